@@ -1,0 +1,26 @@
+"""fastmlp: multi-layer perceptrons trained on the CPU at the speed of the hardware.
+
+>>> import numpy as np, fastmlp as fm
+>>> X, y = fm.datasets.xor()
+>>> model = fm.MLP([2, 8, 1], activation="relu", output="sigmoid", dtype=np.float32, seed=0)
+>>> history = fm.Trainer(model, loss="mse", lr=0.5, batch_size=4, epochs=10_000, seed=0).fit(X, y)
+>>> (model.predict(X) > 0.5).astype(int).ravel().tolist()
+[0, 1, 1, 0]
+"""
+
+__version__ = "0.1.0"
+
+from . import datasets, init, kernels, reference  # noqa: F401
+from .layers import Identity, Layer, Linear, ReLU, Sigmoid, Softmax, Tanh  # noqa: F401
+from .losses import Loss, get_loss  # noqa: F401
+from .model import MLP, Model  # noqa: F401
+from .optim import SGD, Adam, get_optimizer  # noqa: F401
+from .trainer import History, Trainer, TrainingDiverged  # noqa: F401
+from .validation import NotFittedError  # noqa: F401
+
+__all__ = [
+    "Model", "MLP", "Trainer", "History", "TrainingDiverged", "NotFittedError",
+    "Linear", "ReLU", "Sigmoid", "Tanh", "Identity", "Softmax", "Layer",
+    "Loss", "get_loss", "SGD", "Adam", "get_optimizer",
+    "datasets", "init", "kernels", "reference",
+]

@@ -1,0 +1,769 @@
+"""Every compiled function of fastmlp: layer and loss kernels, optimizer updates,
+and the fused training engine that calls them.
+
+They live in one module on purpose: numba's on-disk cache does not notice when a
+callee defined in another file changes, so a cached engine would keep running
+old kernels (numba issues #1833, #9483).
+
+Conventions
+-----------
+* Kernels take plain, C-contiguous float32 or float64 arrays (one compiled
+  specialisation per dtype) and write into preallocated outputs. Checking and
+  normalising arguments is the caller's job (``fastmlp.validation``).
+* A model is a flat parameter buffer plus an int64 ``layout`` table with one
+  row per layer: ``(kind, d_in, d_out, w_off, b_off)``; ``b_off`` is -1 for a
+  Linear layer without bias and for parameter-free layers. Weights are stored
+  ``(d_in, d_out)`` row-major and a Linear layer computes ``x @ W + b``.
+* Losses return float64 (accumulated in float64 for both dtypes).
+"""
+
+import math
+
+import numba
+import numpy as np
+
+# Layer kinds (column 0 of the layout table).
+LINEAR, RELU, SIGMOID, TANH, IDENTITY, SOFTMAX = 0, 1, 2, 3, 4, 5
+# Losses.
+MSE, HALF_MSE, BCE, CROSS_ENTROPY = 0, 1, 2, 3
+# Optimizers.
+OPT_SGD, OPT_ADAM = 0, 1
+# Layout columns.
+L_KIND, L_IN, L_OUT, L_W, L_B = 0, 1, 2, 3, 4
+LAYOUT_COLS = 5
+
+# Slots of the float64 hyperparameter vector passed to the engine.
+H_LR, H_MOMENTUM, H_BETA1, H_BETA2, H_EPS, H_ALPHA, H_TARGET, H_CLIP = range(8)
+N_HYPER = 8
+# Slots of the int64 vector of integer settings.
+I_LOSS, I_BATCH, I_OPT, I_NESTEROV, I_SHUFFLE, I_HAS_TARGET = range(6)
+N_IHYPER = 6
+# Status written by the engine.
+S_EPOCHS, S_STOP = 0, 1
+STOP_NONE, STOP_TARGET, STOP_DIVERGED = 0, 1, 2
+
+# Below this many multiply-adds a matrix product runs in a hand loop: a BLAS call
+# has a fixed cost that dominates for XOR-sized layers (see bench/).
+SMALL_PRODUCT = 2048
+
+# Safe fastmath subset: "nnan"/"ninf" would turn isnan/isfinite into constants
+# and break divergence detection; "afn" is left out to keep exp/log accurate.
+_FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
+
+
+def _jit(fn):
+    opts = dict(cache=True, nogil=True, error_model="numpy", fastmath=_FASTMATH)
+    try:
+        return numba.njit(**opts)(fn)
+    except RuntimeError:
+        # No writable cache location (read-only install, no home): compile in memory.
+        opts["cache"] = False
+        return numba.njit(**opts)(fn)
+
+
+# ---------------------------------------------------------------------------
+# Small helpers
+# ---------------------------------------------------------------------------
+
+
+@_jit
+def _matmul(a, b, out):
+    """a (m, k), b (k, n) -> out (m, n); a or b may be transposed views."""
+    m, k = a.shape
+    n = b.shape[1]
+    if m * k * n > SMALL_PRODUCT:
+        np.dot(a, b, out)
+        return
+    for i in range(m):
+        for j in range(n):
+            out[i, j] = 0.0
+        for p in range(k):
+            aip = a[i, p]
+            for j in range(n):
+                out[i, j] += aip * b[p, j]
+
+
+@_jit
+def sigmoid_scalar(v):
+    """Logistic function that never overflows: exp is only taken of -|v|."""
+    if v >= 0.0:
+        return 1.0 / (1.0 + math.exp(-v))
+    e = math.exp(v)
+    return e / (1.0 + e)
+
+
+# ---------------------------------------------------------------------------
+# Layer kernels: forward/backward pairs
+# ---------------------------------------------------------------------------
+
+
+@_jit
+def linear_forward(x, w, b, has_bias, out):
+    """x (n, d_in), w (d_in, d_out), b (d_out,) -> out (n, d_out) = x @ w + b."""
+    _matmul(x, w, out)
+    if has_bias:
+        n, d = out.shape
+        for i in range(n):
+            for j in range(d):
+                out[i, j] += b[j]
+
+
+@_jit
+def linear_backward(x, w, dout, has_bias, gw, gb, need_dx, dx):
+    """x (n, d_in), w (d_in, d_out), dout (n, d_out) -> gw (d_in, d_out),
+    gb (d_out,), and dx (n, d_in) when need_dx. Gradients are overwritten."""
+    _matmul(x.T, dout, gw)
+    if has_bias:
+        n, d = dout.shape
+        for j in range(d):
+            gb[j] = 0.0
+        for i in range(n):
+            for j in range(d):
+                gb[j] += dout[i, j]
+    if need_dx:
+        _matmul(dout, w.T, dx)
+
+
+@_jit
+def relu_forward(x, out):
+    """x (n, d) -> out (n, d) = max(x, 0)."""
+    n, d = x.shape
+    for i in range(n):
+        for j in range(d):
+            v = x[i, j]
+            out[i, j] = v if v > 0.0 else 0.0
+
+
+@_jit
+def relu_backward(out, dout, dx):
+    """out (n, d) = relu(x), dout (n, d) -> dx (n, d). The derivative at 0 is 0."""
+    n, d = out.shape
+    for i in range(n):
+        for j in range(d):
+            dx[i, j] = dout[i, j] if out[i, j] > 0.0 else 0.0
+
+
+@_jit
+def sigmoid_forward(x, out):
+    """x (n, d) -> out (n, d) = 1 / (1 + exp(-x)), finite for every finite x."""
+    n, d = x.shape
+    for i in range(n):
+        for j in range(d):
+            out[i, j] = sigmoid_scalar(x[i, j])
+
+
+@_jit
+def sigmoid_backward(out, dout, dx):
+    """out (n, d) = sigmoid(x), dout (n, d) -> dx (n, d) = dout * out * (1 - out)."""
+    n, d = out.shape
+    for i in range(n):
+        for j in range(d):
+            s = out[i, j]
+            dx[i, j] = dout[i, j] * s * (1.0 - s)
+
+
+@_jit
+def tanh_forward(x, out):
+    """x (n, d) -> out (n, d) = tanh(x)."""
+    n, d = x.shape
+    for i in range(n):
+        for j in range(d):
+            out[i, j] = math.tanh(x[i, j])
+
+
+@_jit
+def tanh_backward(out, dout, dx):
+    """out (n, d) = tanh(x), dout (n, d) -> dx (n, d) = dout * (1 - out**2)."""
+    n, d = out.shape
+    for i in range(n):
+        for j in range(d):
+            t = out[i, j]
+            dx[i, j] = dout[i, j] * (1.0 - t * t)
+
+
+@_jit
+def identity_forward(x, out):
+    """x (n, d) -> out (n, d) = x."""
+    n, d = x.shape
+    for i in range(n):
+        for j in range(d):
+            out[i, j] = x[i, j]
+
+
+@_jit
+def identity_backward(out, dout, dx):
+    """out (n, d), dout (n, d) -> dx (n, d) = dout."""
+    n, d = out.shape
+    for i in range(n):
+        for j in range(d):
+            dx[i, j] = dout[i, j]
+
+
+@_jit
+def softmax_forward(x, out):
+    """x (n, d) -> out (n, d): row-wise softmax, max-shifted so exp never overflows."""
+    n, d = x.shape
+    for i in range(n):
+        m = x[i, 0]
+        for j in range(1, d):
+            if x[i, j] > m:
+                m = x[i, j]
+        s = 0.0
+        for j in range(d):
+            e = math.exp(x[i, j] - m)
+            out[i, j] = e
+            s += e
+        inv = 1.0 / s
+        for j in range(d):
+            out[i, j] *= inv
+
+
+@_jit
+def softmax_backward(out, dout, dx):
+    """out (n, d) = softmax(x), dout (n, d) -> dx (n, d) = out * (dout - sum(dout * out))."""
+    n, d = out.shape
+    for i in range(n):
+        s = 0.0
+        for j in range(d):
+            s += dout[i, j] * out[i, j]
+        for j in range(d):
+            dx[i, j] = out[i, j] * (dout[i, j] - s)
+
+
+@_jit
+def layer_forward(kind, x, w, b, has_bias, out):
+    """Dispatch on the layer kind; w and b are ignored by parameter-free layers."""
+    if kind == LINEAR:
+        linear_forward(x, w, b, has_bias, out)
+    elif kind == RELU:
+        relu_forward(x, out)
+    elif kind == SIGMOID:
+        sigmoid_forward(x, out)
+    elif kind == TANH:
+        tanh_forward(x, out)
+    elif kind == SOFTMAX:
+        softmax_forward(x, out)
+    else:
+        identity_forward(x, out)
+
+
+@_jit
+def activation_backward(kind, out, dout, dx):
+    """Backward of a parameter-free layer, from its output."""
+    if kind == RELU:
+        relu_backward(out, dout, dx)
+    elif kind == SIGMOID:
+        sigmoid_backward(out, dout, dx)
+    elif kind == TANH:
+        tanh_backward(out, dout, dx)
+    elif kind == SOFTMAX:
+        softmax_backward(out, dout, dx)
+    else:
+        identity_backward(out, dout, dx)
+
+
+# ---------------------------------------------------------------------------
+# Loss kernels. Each *_forward returns the loss as float64; each *_backward
+# writes d loss / d input into its last argument.
+# mse and half_mse and bce average over all n*k elements; cross-entropy sums
+# over classes and averages over the n samples.
+# ---------------------------------------------------------------------------
+
+
+@_jit
+def mse_forward(pred, y):
+    """pred (n, k), y (n, k) -> mean((pred - y)**2) over all elements."""
+    n, k = pred.shape
+    s = 0.0
+    for i in range(n):
+        for j in range(k):
+            r = float(pred[i, j]) - float(y[i, j])
+            s += r * r
+    return s / (n * k)
+
+
+@_jit
+def mse_backward(pred, y, dpred):
+    """pred (n, k), y (n, k) -> dpred (n, k) = 2 (pred - y) / (n k)."""
+    n, k = pred.shape
+    c = 2.0 / (n * k)
+    for i in range(n):
+        for j in range(k):
+            dpred[i, j] = c * (pred[i, j] - y[i, j])
+
+
+@_jit
+def half_mse_forward(pred, y):
+    """pred (n, k), y (n, k) -> mean((pred - y)**2) / 2."""
+    return 0.5 * mse_forward(pred, y)
+
+
+@_jit
+def half_mse_backward(pred, y, dpred):
+    """pred (n, k), y (n, k) -> dpred (n, k) = (pred - y) / (n k)."""
+    n, k = pred.shape
+    c = 1.0 / (n * k)
+    for i in range(n):
+        for j in range(k):
+            dpred[i, j] = c * (pred[i, j] - y[i, j])
+
+
+@_jit
+def _clip_prob(p, eps):
+    if p < eps:
+        return eps
+    if p > 1.0 - eps:
+        return 1.0 - eps
+    return p
+
+
+@_jit
+def bce_forward(p, y, eps):
+    """p (n, k) probabilities, y (n, k) in [0, 1] -> mean binary cross-entropy.
+    p is clipped to [eps, 1 - eps]; prefer bce_logits_forward when logits exist."""
+    n, k = p.shape
+    s = 0.0
+    for i in range(n):
+        for j in range(k):
+            q = _clip_prob(float(p[i, j]), eps)
+            t = float(y[i, j])
+            s -= t * math.log(q) + (1.0 - t) * math.log1p(-q)
+    return s / (n * k)
+
+
+@_jit
+def bce_backward(p, y, eps, dp):
+    """p (n, k), y (n, k) -> dp (n, k) = (p - y) / (p (1 - p)) / (n k), p clipped."""
+    n, k = p.shape
+    c = 1.0 / (n * k)
+    for i in range(n):
+        for j in range(k):
+            q = _clip_prob(float(p[i, j]), eps)
+            dp[i, j] = c * (q - y[i, j]) / (q * (1.0 - q))
+
+
+@_jit
+def bce_logits_forward(z, y):
+    """z (n, k) logits, y (n, k) -> mean BCE of sigmoid(z), in the form
+    max(z, 0) - z y + log1p(exp(-|z|)), finite for every finite z."""
+    n, k = z.shape
+    s = 0.0
+    for i in range(n):
+        for j in range(k):
+            v = float(z[i, j])
+            s += max(v, 0.0) - v * float(y[i, j]) + math.log1p(math.exp(-abs(v)))
+    return s / (n * k)
+
+
+@_jit
+def bce_logits_backward(p, y, dz):
+    """p (n, k) = sigmoid(z), y (n, k) -> dz (n, k) = (p - y) / (n k)."""
+    n, k = p.shape
+    c = 1.0 / (n * k)
+    for i in range(n):
+        for j in range(k):
+            dz[i, j] = c * (p[i, j] - y[i, j])
+
+
+@_jit
+def cross_entropy_forward(p, y, eps):
+    """p (n, k) class probabilities, y (n, k) one-hot or probabilities ->
+    mean over samples of -sum_k y log(p); p is clipped below at eps."""
+    n, k = p.shape
+    s = 0.0
+    for i in range(n):
+        for j in range(k):
+            t = float(y[i, j])
+            if t != 0.0:
+                s -= t * math.log(max(float(p[i, j]), eps))
+    return s / n
+
+
+@_jit
+def cross_entropy_backward(p, y, eps, dp):
+    """p (n, k), y (n, k) -> dp (n, k) = -y / p / n."""
+    n, k = p.shape
+    c = 1.0 / n
+    for i in range(n):
+        for j in range(k):
+            dp[i, j] = -c * y[i, j] / max(float(p[i, j]), eps)
+
+
+@_jit
+def softmax_cross_entropy_forward(z, y):
+    """z (n, k) logits, y (n, k) -> mean over samples of
+    sum_k y (logsumexp(z) - z): the cross-entropy of softmax(z), always finite."""
+    n, k = z.shape
+    s = 0.0
+    for i in range(n):
+        m = float(z[i, 0])
+        for j in range(1, k):
+            if z[i, j] > m:
+                m = float(z[i, j])
+        se = 0.0
+        for j in range(k):
+            se += math.exp(float(z[i, j]) - m)
+        lse = m + math.log(se)
+        for j in range(k):
+            t = float(y[i, j])
+            if t != 0.0:
+                s += t * (lse - float(z[i, j]))
+    return s / n
+
+
+@_jit
+def softmax_cross_entropy_backward(p, y, dz):
+    """p (n, k) = softmax(z), y (n, k) -> dz (n, k) = (p sum_k(y) - y) / n,
+    which is (p - y) / n for one-hot or probability rows."""
+    n, k = p.shape
+    c = 1.0 / n
+    for i in range(n):
+        sy = 0.0
+        for j in range(k):
+            sy += y[i, j]
+        for j in range(k):
+            dz[i, j] = c * (p[i, j] * sy - y[i, j])
+
+
+@_jit
+def loss_forward(loss, pred, y, eps):
+    """Loss of model outputs pred (n, k) against y (n, k)."""
+    if loss == MSE:
+        return mse_forward(pred, y)
+    if loss == HALF_MSE:
+        return half_mse_forward(pred, y)
+    if loss == BCE:
+        return bce_forward(pred, y, eps)
+    return cross_entropy_forward(pred, y, eps)
+
+
+@_jit
+def loss_backward(loss, pred, y, eps, dpred):
+    """d loss / d pred (n, k) for outputs pred (n, k)."""
+    if loss == MSE:
+        mse_backward(pred, y, dpred)
+    elif loss == HALF_MSE:
+        half_mse_backward(pred, y, dpred)
+    elif loss == BCE:
+        bce_backward(pred, y, eps, dpred)
+    else:
+        cross_entropy_backward(pred, y, eps, dpred)
+
+
+# ---------------------------------------------------------------------------
+# Optimizer updates on flat buffers (the formulas of scikit-learn's
+# SGDOptimizer and AdamOptimizer).
+# ---------------------------------------------------------------------------
+
+
+@_jit
+def sgd_update(params, grads, lr):
+    """params (P,), grads (P,): params -= lr * grads."""
+    for i in range(params.shape[0]):
+        params[i] -= lr * grads[i]
+
+
+@_jit
+def momentum_update(params, grads, velocity, lr, momentum, nesterov):
+    """params, grads, velocity (P,): velocity = momentum * velocity - lr * grads;
+    params += velocity, or with Nesterov params += momentum * velocity - lr * grads."""
+    for i in range(params.shape[0]):
+        v = momentum * velocity[i] - lr * grads[i]
+        velocity[i] = v
+        if nesterov:
+            params[i] += momentum * v - lr * grads[i]
+        else:
+            params[i] += v
+
+
+@_jit
+def adam_update(params, grads, m, v, t, lr, beta1, beta2, eps):
+    """params, grads, m, v (P,), step t >= 1: Adam with bias correction folded
+    into the step size, lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t)."""
+    lr_t = lr * math.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
+    for i in range(params.shape[0]):
+        g = grads[i]
+        mi = beta1 * m[i] + (1.0 - beta1) * g
+        vi = beta2 * v[i] + (1.0 - beta2) * g * g
+        m[i] = mi
+        v[i] = vi
+        params[i] -= lr_t * mi / (math.sqrt(vi) + eps)
+
+
+# ---------------------------------------------------------------------------
+# Whole-model functions on the flat buffer
+# ---------------------------------------------------------------------------
+
+
+@_jit
+def _max_width(layout):
+    w = 0
+    for i in range(layout.shape[0]):
+        w = max(w, layout[i, L_IN], layout[i, L_OUT])
+    return w
+
+
+@_jit
+def activation_offsets(layout, rows, offsets):
+    """offsets (L + 2,): where layer i's input starts in an activation buffer
+    that holds rows x width for the input and every layer output; the last
+    entry is the total size."""
+    L = layout.shape[0]
+    offsets[0] = 0
+    offsets[1] = rows * layout[0, L_IN]
+    for i in range(L):
+        offsets[i + 2] = offsets[i + 1] + rows * layout[i, L_OUT]
+
+
+@_jit
+def fused_output(layout, loss):
+    """True when the last layer and the loss combine into the stable
+    logits form: Sigmoid + bce or Softmax + cross-entropy."""
+    last = layout[layout.shape[0] - 1, L_KIND]
+    return (loss == BCE and last == SIGMOID) or (loss == CROSS_ENTROPY and last == SOFTMAX)
+
+
+@_jit
+def forward_rows(params, layout, acts, offsets, rows):
+    """Forward pass of `rows` samples whose input already sits at acts[0:...];
+    every layer's output is kept in acts for the backward pass."""
+    for i in range(layout.shape[0]):
+        kind = layout[i, L_KIND]
+        d_in = layout[i, L_IN]
+        d_out = layout[i, L_OUT]
+        x = acts[offsets[i]:offsets[i] + rows * d_in].reshape((rows, d_in))
+        out = acts[offsets[i + 1]:offsets[i + 1] + rows * d_out].reshape((rows, d_out))
+        if kind == LINEAR:
+            wo = layout[i, L_W]
+            bo = layout[i, L_B]
+            w = params[wo:wo + d_in * d_out].reshape((d_in, d_out))
+            has_bias = bo >= 0
+            b = params[bo:bo + d_out] if has_bias else params[0:0]
+            linear_forward(x, w, b, has_bias, out)
+        else:
+            layer_forward(kind, x, x, params[0:0], False, out)
+
+
+@_jit
+def backward_rows(params, grads, layout, loss, acts, offsets, rows, yb, d1, d2, eps, alpha):
+    """Loss of the forward pass in acts against yb (rows, k), and its gradient
+    in grads. d1, d2 are scratch buffers of at least rows * max width. alpha is
+    the L2 penalty, scikit-learn style: alpha / 2 * ||W||^2 / rows is added to
+    the loss. Returns the loss (float64)."""
+    L = layout.shape[0]
+    k = layout[L - 1, L_OUT]
+    p = acts[offsets[L]:offsets[L] + rows * k].reshape((rows, k))
+    dcur = d1[0:rows * k].reshape((rows, k))
+    start = L - 1
+    if fused_output(layout, loss):
+        z = acts[offsets[L - 1]:offsets[L - 1] + rows * k].reshape((rows, k))
+        if loss == BCE:
+            value = bce_logits_forward(z, yb)
+            bce_logits_backward(p, yb, dcur)
+        else:
+            value = softmax_cross_entropy_forward(z, yb)
+            softmax_cross_entropy_backward(p, yb, dcur)
+        start = L - 2
+    else:
+        value = loss_forward(loss, p, yb, eps)
+        loss_backward(loss, p, yb, eps, dcur)
+    use_first = True
+    for i in range(start, -1, -1):
+        kind = layout[i, L_KIND]
+        d_in = layout[i, L_IN]
+        d_out = layout[i, L_OUT]
+        dout = (d1 if use_first else d2)[0:rows * d_out].reshape((rows, d_out))
+        dx = (d2 if use_first else d1)[0:rows * d_in].reshape((rows, d_in))
+        if kind == LINEAR:
+            wo = layout[i, L_W]
+            bo = layout[i, L_B]
+            x = acts[offsets[i]:offsets[i] + rows * d_in].reshape((rows, d_in))
+            w = params[wo:wo + d_in * d_out].reshape((d_in, d_out))
+            gw = grads[wo:wo + d_in * d_out].reshape((d_in, d_out))
+            has_bias = bo >= 0
+            gb = grads[bo:bo + d_out] if has_bias else grads[0:0]
+            linear_backward(x, w, dout, has_bias, gw, gb, i > 0, dx)
+            if alpha != 0.0:
+                c = alpha / rows
+                sq = 0.0
+                for q in range(wo, wo + d_in * d_out):
+                    pq = params[q]
+                    grads[q] += c * pq
+                    sq += float(pq) * float(pq)
+                value += 0.5 * c * sq
+        elif i > 0:
+            out = acts[offsets[i + 1]:offsets[i + 1] + rows * d_out].reshape((rows, d_out))
+            activation_backward(kind, out, dout, dx)
+        use_first = not use_first
+    return value
+
+
+@_jit
+def predict_into(params, layout, X, out, block):
+    """X (n, d_in) -> out (n, d_out): inference in blocks of `block` rows."""
+    n = X.shape[0]
+    L = layout.shape[0]
+    d_in = layout[0, L_IN]
+    k = layout[L - 1, L_OUT]
+    offsets = np.empty(L + 2, dtype=np.int64)
+    activation_offsets(layout, min(block, n), offsets)
+    acts = np.empty(offsets[L + 1], dtype=params.dtype)
+    for start in range(0, n, block):
+        rows = min(block, n - start)
+        activation_offsets(layout, rows, offsets)
+        for r in range(rows):
+            for j in range(d_in):
+                acts[r * d_in + j] = X[start + r, j]
+        forward_rows(params, layout, acts, offsets, rows)
+        base = offsets[L]
+        for r in range(rows):
+            for j in range(k):
+                out[start + r, j] = acts[base + r * k + j]
+
+
+@_jit
+def loss_and_gradient(params, grads, layout, loss, X, Y, eps, alpha):
+    """Full-batch loss (float64) and its gradient in grads, for X (n, d_in),
+    Y (n, k). Used by L-BFGS and by gradient checks of the fused output."""
+    n = X.shape[0]
+    L = layout.shape[0]
+    d_in = layout[0, L_IN]
+    offsets = np.empty(L + 2, dtype=np.int64)
+    activation_offsets(layout, n, offsets)
+    acts = np.empty(offsets[L + 1], dtype=params.dtype)
+    width = _max_width(layout)
+    d1 = np.empty(n * width, dtype=params.dtype)
+    d2 = np.empty(n * width, dtype=params.dtype)
+    for r in range(n):
+        for j in range(d_in):
+            acts[r * d_in + j] = X[r, j]
+    forward_rows(params, layout, acts, offsets, n)
+    return backward_rows(params, grads, layout, loss, acts, offsets, n, Y, d1, d2, eps, alpha)
+
+
+@_jit
+def shuffle_order(u, order):
+    """u (n,) uniform [0, 1) draws -> order (n,): a Fisher-Yates permutation of
+    0..n-1. Drawing u in numpy from the Trainer's seed keeps the batch order
+    reproducible and independent of how epochs are split into chunks."""
+    n = order.shape[0]
+    for i in range(n):
+        order[i] = i
+    for i in range(n - 1, 0, -1):
+        j = int(u[i] * (i + 1))
+        if j > i:  # u just below 1.0 rounds up
+            j = i
+        t = order[i]
+        order[i] = order[j]
+        order[j] = t
+
+
+@_jit
+def _all_finite(a):
+    for i in range(a.shape[0]):
+        if not np.isfinite(a[i]):
+            return False
+    return True
+
+
+@_jit
+def train_epochs(params, grads, layout, X, Y, shuffle_u, hyper, ihyper,
+                 opt_state, istate, epoch_loss, status):
+    """The fused training engine: len(epoch_loss) epochs of minibatch gradient
+    descent in compiled code.
+
+    params, grads (P,); layout (L, 5); X (n, d_in); Y (n, k); shuffle_u
+    (epochs, n) uniform draws (ignored unless shuffling); hyper (8,) float64
+    and ihyper (6,) int64 settings (see the H_* and I_* slots); opt_state
+    (2P,) momentum velocity or Adam moments; istate (1,) Adam's step count.
+    Writes each epoch's mean loss (penalty included) into epoch_loss and
+    (epochs run, stop reason) into status. When an epoch ends with a
+    non-finite loss or parameter, the parameters and optimizer state of the
+    start of that epoch are restored and the engine stops with STOP_DIVERGED.
+    """
+    n = X.shape[0]
+    d_in = X.shape[1]
+    k = Y.shape[1]
+    L = layout.shape[0]
+    P = params.shape[0]
+    lr = hyper[H_LR]
+    momentum = hyper[H_MOMENTUM]
+    beta1 = hyper[H_BETA1]
+    beta2 = hyper[H_BETA2]
+    eps = hyper[H_EPS]
+    alpha = hyper[H_ALPHA]
+    target = hyper[H_TARGET]
+    loss = ihyper[I_LOSS]
+    batch = min(max(ihyper[I_BATCH], 1), n)
+    opt = ihyper[I_OPT]
+    nesterov = ihyper[I_NESTEROV] != 0
+    shuffle = ihyper[I_SHUFFLE] != 0
+    has_target = ihyper[I_HAS_TARGET] != 0
+    clip_eps = hyper[H_CLIP]
+
+    offsets = np.empty(L + 2, dtype=np.int64)
+    activation_offsets(layout, batch, offsets)
+    acts = np.empty(offsets[L + 1], dtype=params.dtype)
+    width = _max_width(layout)
+    d1 = np.empty(batch * width, dtype=params.dtype)
+    d2 = np.empty(batch * width, dtype=params.dtype)
+    yb = np.empty(batch * k, dtype=params.dtype)
+    order = np.arange(n)
+    saved = np.empty(P, dtype=params.dtype)
+    saved_state = np.empty(opt_state.shape[0], dtype=opt_state.dtype)
+    velocity = opt_state[0:P]
+    second = opt_state[P:2 * P]
+    use_momentum = opt == OPT_SGD and momentum != 0.0
+    n_epochs = epoch_loss.shape[0]
+    status[S_EPOCHS] = 0
+    status[S_STOP] = STOP_NONE
+
+    for e in range(n_epochs):
+        for q in range(P):
+            saved[q] = params[q]
+        for q in range(opt_state.shape[0]):
+            saved_state[q] = opt_state[q]
+        saved_t = istate[0]
+        if shuffle:
+            shuffle_order(shuffle_u[e], order)
+        total = 0.0
+        for start in range(0, n, batch):
+            rows = min(batch, n - start)
+            if rows != batch:
+                activation_offsets(layout, rows, offsets)
+            for r in range(rows):
+                src = order[start + r]
+                for j in range(d_in):
+                    acts[r * d_in + j] = X[src, j]
+                for j in range(k):
+                    yb[r * k + j] = Y[src, j]
+            forward_rows(params, layout, acts, offsets, rows)
+            ybv = yb[0:rows * k].reshape((rows, k))
+            value = backward_rows(params, grads, layout, loss, acts, offsets, rows,
+                                  ybv, d1, d2, clip_eps, alpha)
+            total += value * rows
+            if opt == OPT_ADAM:
+                istate[0] += 1
+                adam_update(params, grads, velocity, second, istate[0], lr, beta1, beta2, eps)
+            elif use_momentum:
+                momentum_update(params, grads, velocity, lr, momentum, nesterov)
+            else:
+                sgd_update(params, grads, lr)
+            if rows != batch:
+                activation_offsets(layout, batch, offsets)
+        mean = total / n
+        if not (np.isfinite(mean) and _all_finite(params)):
+            for q in range(P):
+                params[q] = saved[q]
+            for q in range(opt_state.shape[0]):
+                opt_state[q] = saved_state[q]
+            istate[0] = saved_t
+            epoch_loss[e] = mean
+            status[S_EPOCHS] = e
+            status[S_STOP] = STOP_DIVERGED
+            return
+        epoch_loss[e] = mean
+        status[S_EPOCHS] = e + 1
+        if has_target and mean < target:
+            status[S_STOP] = STOP_TARGET
+            return

@@ -1,0 +1,255 @@
+"""Layer classes: thin Python objects that hold parameters and call kernels.
+
+A layer's parameters become views into its Model's flat buffer once the layer
+is part of a Model, so the fused engine and the layer objects always see the
+same numbers. Weights are shaped (in_features, out_features); Linear computes
+``x @ weight + bias``.
+
+>>> import numpy as np, fastmlp as fm
+>>> lin = fm.Linear(2, 2, bias=False, weight=np.array([[0.5, 2.3], [1.5, 3.0]]))
+>>> model = fm.Model([lin], dtype=np.float64)
+>>> model.forward(np.array([[1.0, 0.5]]))
+array([[1.25, 3.8 ]])
+"""
+
+import numpy as np
+
+from . import kernels as K
+from .validation import check_int
+
+
+class Layer:
+    """Base class. Subclasses set `kind` (a kernels layer-kind constant)."""
+
+    kind = K.IDENTITY
+    has_params = False
+
+    def __init__(self):
+        self._out = None
+        self._dtype = None
+
+    @property
+    def name(self):
+        return type(self).__name__
+
+    def config(self):
+        """The settings that rebuild this layer (used by model files)."""
+        return {"type": self.name}
+
+    def _prepare(self, x):
+        dtype = self._dtype or (x.dtype.type if x.dtype in (np.float32, np.float64) else np.float64)
+        return np.require(x, dtype=dtype, requirements=["C", "W", "A"])
+
+    def forward(self, x):
+        """x (n, d) -> out (n, d); keeps the output for backward."""
+        x = self._prepare(x)
+        out = np.empty_like(x)
+        K.layer_forward(self.kind, x, x, np.empty(0, dtype=x.dtype), False, out)
+        self._out = out
+        return out
+
+    def backward(self, dout):
+        """dout (n, d) = d loss / d output -> d loss / d input (n, d)."""
+        if self._out is None:
+            raise RuntimeError(f"{self.name}.backward() was called before forward(); "
+                               f"run forward on a batch first.")
+        dout = np.require(dout, dtype=self._out.dtype, requirements=["C", "W", "A"])
+        if dout.shape != self._out.shape:
+            raise ValueError(f"dout has shape {dout.shape}, but {self.name}'s last output "
+                             f"has shape {self._out.shape}.")
+        dx = np.empty_like(dout)
+        K.activation_backward(self.kind, self._out, dout, dx)
+        return dx
+
+    def __repr__(self):
+        return f"{self.name}()"
+
+
+class ReLU(Layer):
+    """max(x, 0), element-wise."""
+    kind = K.RELU
+
+
+class Sigmoid(Layer):
+    """1 / (1 + exp(-x)), element-wise, computed so it never overflows."""
+    kind = K.SIGMOID
+
+
+class Tanh(Layer):
+    """tanh(x), element-wise."""
+    kind = K.TANH
+
+
+class Identity(Layer):
+    """x, unchanged (a regression output)."""
+    kind = K.IDENTITY
+
+
+class Softmax(Layer):
+    """Row-wise softmax; must be the last layer of a model."""
+    kind = K.SOFTMAX
+
+
+ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "identity": Identity, "softmax": Softmax}
+
+
+class Linear(Layer):
+    """Fully connected layer: ``out = x @ weight + bias``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+    bias : bool or array-like
+        True (default) for a bias initialised by the model's initialiser, False
+        for none, or the exact initial values (shape (out_features,)).
+    weight : array-like, optional
+        Exact initial weights, shape (in_features, out_features).
+    init : str or fastmlp.init.Initializer, optional
+        Overrides the model's initialiser for this layer.
+    """
+
+    kind = K.LINEAR
+    has_params = True
+
+    def __init__(self, in_features, out_features, bias=True, weight=None, init=None):
+        super().__init__()
+        self.in_features = check_int(in_features, "in_features", low=1)
+        self.out_features = check_int(out_features, "out_features", low=1)
+        self.init = init
+        self._init_weight = None
+        self._init_bias = None
+        if weight is not None:
+            w = np.array(weight, dtype=np.float64)
+            if w.shape != (self.in_features, self.out_features):
+                raise ValueError(f"weight has shape {w.shape}, but Linear({self.in_features}, "
+                                 f"{self.out_features}) expects ({self.in_features}, {self.out_features}).")
+            if not np.all(np.isfinite(w)):
+                raise ValueError("weight contains NaN or infinite values.")
+            self._init_weight = w
+        if isinstance(bias, (bool, np.bool_)):
+            self.has_bias = bool(bias)
+        else:
+            b = np.array(bias, dtype=np.float64).reshape(-1)
+            if b.shape != (self.out_features,):
+                raise ValueError(f"bias has shape {np.shape(bias)}, but Linear({self.in_features}, "
+                                 f"{self.out_features}) expects ({self.out_features},).")
+            if not np.all(np.isfinite(b)):
+                raise ValueError("bias contains NaN or infinite values.")
+            self.has_bias = True
+            self._init_bias = b
+        self._w = self._b = self._gw = self._gb = None
+        self._x = None
+
+    @property
+    def n_params(self):
+        return self.in_features * self.out_features + (self.out_features if self.has_bias else 0)
+
+    def config(self):
+        return {"type": "Linear", "in_features": self.in_features,
+                "out_features": self.out_features, "bias": self.has_bias}
+
+    # -- binding to a model's flat buffers ---------------------------------
+    def _bind(self, params, grads, w_off, b_off):
+        shape = (self.in_features, self.out_features)
+        size = shape[0] * shape[1]
+        self._dtype = params.dtype.type
+        self._w = params[w_off:w_off + size].reshape(shape)
+        self._gw = grads[w_off:w_off + size].reshape(shape)
+        if self.has_bias:
+            self._b = params[b_off:b_off + self.out_features]
+            self._gb = grads[b_off:b_off + self.out_features]
+        else:
+            self._b = self._gb = params[:0]
+
+    def _initialise(self, rng, default_init):
+        from . import init as initmod
+        init = initmod.get(self.init if self.init is not None else default_init)
+        w = self._init_weight if self._init_weight is not None else init.weights(rng, *self._w.shape)
+        self._w[...] = w
+        if self.has_bias:
+            self._b[...] = self._init_bias if self._init_bias is not None else init.bias(rng, self.out_features)
+
+    def _need_bound(self):
+        if self._w is None:
+            raise RuntimeError("This Linear layer is not part of a Model yet; build fm.Model([...]) first.")
+
+    @property
+    def weight(self):
+        """(in_features, out_features) view into the model's parameters."""
+        if self._w is None:
+            return self._init_weight
+        return self._w
+
+    @weight.setter
+    def weight(self, value):
+        self._need_bound()
+        value = np.asarray(value)
+        if value.shape != self._w.shape:
+            raise ValueError(f"weight must have shape {self._w.shape}; got {value.shape}.")
+        self._w[...] = value
+
+    @property
+    def bias(self):
+        """(out_features,) view into the model's parameters, or None without bias."""
+        if not self.has_bias:
+            return None
+        return self._init_bias if self._b is None else self._b
+
+    @bias.setter
+    def bias(self, value):
+        self._need_bound()
+        if not self.has_bias:
+            raise ValueError("This Linear layer was built with bias=False.")
+        value = np.asarray(value).reshape(-1)
+        if value.shape != self._b.shape:
+            raise ValueError(f"bias must have shape {self._b.shape}; got {value.shape}.")
+        self._b[...] = value
+
+    @property
+    def grad_weight(self):
+        """d loss / d weight from the last backward(), (in_features, out_features)."""
+        return self._gw
+
+    @property
+    def grad_bias(self):
+        """d loss / d bias from the last backward(), (out_features,), or None without bias."""
+        return self._gb if self.has_bias else None
+
+    # -- computation --------------------------------------------------------
+    def forward(self, x):
+        """x (n, in_features) -> (n, out_features); keeps x for backward."""
+        self._need_bound()
+        x = self._prepare(x)
+        out = np.empty((x.shape[0], self.out_features), dtype=self._dtype)
+        K.linear_forward(x, self._w, self._b, self.has_bias, out)
+        self._x = x
+        return out
+
+    def backward(self, dout):
+        """dout (n, out_features) -> dx (n, in_features); fills grad_weight and grad_bias."""
+        if self._x is None:
+            raise RuntimeError("Linear.backward() was called before forward(); run forward on a batch first.")
+        dout = np.require(dout, dtype=self._dtype, requirements=["C", "W", "A"])
+        if dout.shape != (self._x.shape[0], self.out_features):
+            raise ValueError(f"dout has shape {dout.shape}, but Linear's last output has shape "
+                             f"{(self._x.shape[0], self.out_features)}.")
+        dx = np.empty_like(self._x)
+        K.linear_backward(self._x, self._w, dout, self.has_bias, self._gw, self._gb, True, dx)
+        return dx
+
+    def __repr__(self):
+        extra = "" if self.has_bias else ", bias=False"
+        return f"Linear({self.in_features}, {self.out_features}{extra})"
+
+
+def layer_from_config(cfg):
+    """Rebuild a layer from `Layer.config()`; raises ValueError for anything unknown."""
+    if not isinstance(cfg, dict) or "type" not in cfg:
+        raise ValueError(f"a layer entry must be an object with a 'type'; got {cfg!r}")
+    t = cfg["type"]
+    if t == "Linear":
+        return Linear(cfg["in_features"], cfg["out_features"], bias=bool(cfg.get("bias", True)))
+    for cls in ACTIVATIONS.values():
+        if cls.__name__ == t:
+            return cls()
+    raise ValueError(f"unknown layer type {t!r}")

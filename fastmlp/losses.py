@@ -1,0 +1,73 @@
+"""Loss functions on model outputs.
+
+``mse`` is the mean of squared errors over all elements and ``half_mse`` half
+of it (scikit-learn's and the hand-worked tutorials' convention); ``bce`` is
+binary cross-entropy averaged over all elements, on probabilities;
+``cross_entropy`` sums over classes and averages over samples, on class
+probabilities, with one-hot, probability or integer-index targets.
+
+When the model ends in Sigmoid (bce) or Softmax (cross_entropy), training
+computes the loss from the logits and uses the fused gradient (p - y), so
+saturated outputs never give NaN or inf.
+
+>>> import numpy as np, fastmlp as fm
+>>> loss = fm.get_loss("half_mse")
+>>> loss.forward(np.array([[5.05]]), np.array([[4.0]]))
+0.55125
+"""
+
+import numpy as np
+
+from . import kernels as K
+from .validation import as_matrix, as_targets, check_choice
+
+NAMES = ("mse", "half_mse", "bce", "cross_entropy")
+_KINDS = {"mse": K.MSE, "half_mse": K.HALF_MSE, "bce": K.BCE, "cross_entropy": K.CROSS_ENTROPY}
+ALIASES = {"binary_crossentropy": "bce", "log_loss": "bce", "categorical_crossentropy": "cross_entropy",
+           "ce": "cross_entropy", "squared_error": "half_mse"}
+
+
+class Loss:
+    """A loss by name: ``forward(pred, target) -> float`` and
+    ``backward(pred, target) -> d loss / d pred``."""
+
+    def __init__(self, name):
+        name = ALIASES.get(name, name) if isinstance(name, str) else name
+        self.name = check_choice(name, "loss", NAMES)
+        self.kind = _KINDS[self.name]
+
+    @staticmethod
+    def clip_eps(dtype):
+        """Probabilities are clipped to [eps, 1 - eps] where log would blow up."""
+        return 1e-7 if np.dtype(dtype) == np.float32 else 1e-15
+
+    def _arrays(self, pred, target):
+        pred = as_matrix(pred, "pred", pred.dtype.type if getattr(pred, "dtype", None) in
+                         (np.float32, np.float64) else np.float64)
+        target = as_targets(target, "target", pred.dtype.type, pred.shape[0], pred.shape[1], loss=self.name)
+        return pred, target
+
+    def forward(self, pred, target):
+        """Loss of predictions pred (n, k) against target (n, k) (or (n,) for one output)."""
+        pred, target = self._arrays(pred, target)
+        return float(K.loss_forward(self.kind, pred, target, self.clip_eps(pred.dtype)))
+
+    __call__ = forward
+
+    def backward(self, pred, target):
+        """d loss / d pred, shape (n, k)."""
+        pred, target = self._arrays(pred, target)
+        dpred = np.empty_like(pred)
+        K.loss_backward(self.kind, pred, target, self.clip_eps(pred.dtype), dpred)
+        return dpred
+
+    def __repr__(self):
+        return f"get_loss({self.name!r})"
+
+
+def get_loss(name):
+    """Return the Loss for a name ("mse", "half_mse", "bce", "cross_entropy");
+    a Loss is returned as it is."""
+    if isinstance(name, Loss):
+        return name
+    return Loss(name)

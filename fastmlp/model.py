@@ -1,0 +1,216 @@
+"""Model: a stack of layers over one flat parameter buffer.
+
+All parameters live in ``model.params`` (one contiguous float32 or float64
+array) and all gradients in ``model.grads``; every layer's ``weight``,
+``bias``, ``grad_weight`` and ``grad_bias`` is a view into them. The int64
+``model.layout`` table tells the compiled kernels where each layer's
+parameters are, so one compiled engine serves models of any depth.
+"""
+
+import numpy as np
+
+from . import kernels as K
+from .init import get as get_init
+from .layers import ACTIVATIONS, Layer, Linear, Softmax
+from .validation import as_matrix, as_targets, check_choice, check_dtype, check_float
+
+PREDICT_BLOCK = 512
+
+
+class Model:
+    """A feed-forward network.
+
+    Parameters
+    ----------
+    layers : list of Layer
+        The first layer must be Linear (it fixes the number of input features);
+        a Softmax may only be last.
+    dtype : float32 or float64
+    seed : int or None
+        Seeds the initialiser: the same seed gives the same weights.
+    init : str or Initializer
+        Default initialiser for Linear layers without explicit weights
+        ("xavier", "he", "normal", "uniform", "zeros").
+
+    Example
+    -------
+    >>> import numpy as np, fastmlp as fm
+    >>> model = fm.Model([fm.Linear(2, 8), fm.ReLU(), fm.Linear(8, 1), fm.Sigmoid()],
+    ...                  dtype=np.float32, seed=0)
+    >>> model.predict(np.zeros((3, 2))).shape
+    (3, 1)
+    """
+
+    def __init__(self, layers, dtype=np.float64, seed=None, init="xavier"):
+        self.dtype = check_dtype(dtype)
+        layers = list(layers) if not isinstance(layers, Layer) else [layers]
+        if not layers:
+            raise ValueError("A Model needs at least one layer.")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layers[{i}] must be a fastmlp layer (Linear, ReLU, ...); got {layer!r}.")
+        if len({id(layer) for layer in layers}) != len(layers):
+            raise ValueError("The same layer object appears twice; create a new layer for each position.")
+        if not isinstance(layers[0], Linear):
+            raise ValueError(f"The first layer must be Linear (it fixes the number of input features); "
+                             f"got {layers[0]!r}.")
+        for i, layer in enumerate(layers[:-1]):
+            if isinstance(layer, Softmax):
+                raise ValueError(f"Softmax must be the last layer; it is at position {i} of {len(layers)}.")
+        self.init = get_init(init)
+        self.seed = seed
+        self.layers = layers
+
+        rows = []
+        offset = 0
+        width = layers[0].in_features
+        for i, layer in enumerate(layers):
+            if isinstance(layer, Linear):
+                if layer.in_features != width:
+                    raise ValueError(f"Layer sizes do not chain: layers[{i}] is {layer!r}, which expects "
+                                     f"{layer.in_features} inputs, but the previous layer gives {width}.")
+                w_off = offset
+                offset += layer.in_features * layer.out_features
+                b_off = -1
+                if layer.has_bias:
+                    b_off = offset
+                    offset += layer.out_features
+                rows.append((K.LINEAR, width, layer.out_features, w_off, b_off))
+                width = layer.out_features
+            else:
+                rows.append((layer.kind, width, width, -1, -1))
+        self.layout = np.array(rows, dtype=np.int64).reshape(-1, K.LAYOUT_COLS)
+        self.params = np.zeros(offset, dtype=self.dtype)
+        self.grads = np.zeros(offset, dtype=self.dtype)
+        rng = np.random.default_rng(seed)
+        for layer, row in zip(layers, rows):
+            layer._dtype = self.dtype
+            if isinstance(layer, Linear):
+                layer._bind(self.params, self.grads, row[3], row[4])
+                layer._initialise(rng, self.init)
+
+    # -- shape information ---------------------------------------------------
+    @property
+    def n_features_in(self):
+        return int(self.layout[0, K.L_IN])
+
+    @property
+    def n_outputs(self):
+        return int(self.layout[-1, K.L_OUT])
+
+    @property
+    def n_params(self):
+        return int(self.params.size)
+
+    @property
+    def sizes(self):
+        """Widths of the input and of every Linear output, e.g. [2, 8, 1]."""
+        return [self.n_features_in] + [l.out_features for l in self.layers if isinstance(l, Linear)]
+
+    @property
+    def output_kind(self):
+        """Kind of the last layer (a kernels constant)."""
+        return int(self.layout[-1, K.L_KIND])
+
+    # -- computation -----------------------------------------------------------
+    def check_input(self, X, name="X"):
+        """Validate X for this model and return it normalised for the kernels."""
+        return as_matrix(X, name, self.dtype, n_features=self.n_features_in)
+
+    def check_target(self, y, n_rows, loss=None, name="y"):
+        """Validate targets for this model and loss; returns (n_rows, n_outputs)."""
+        return as_targets(y, name, self.dtype, n_rows, self.n_outputs, loss=loss)
+
+    def predict(self, X):
+        """Outputs for X (n, n_features_in) -> (n, n_outputs), inference only:
+        nothing is kept for backward."""
+        X = self.check_input(X)
+        out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
+        K.predict_into(self.params, self.layout, X, out, PREDICT_BLOCK)
+        return out
+
+    __call__ = predict
+
+    def forward(self, X):
+        """Outputs for X, layer by layer, keeping what backward() needs."""
+        out = self.check_input(X)
+        for layer in self.layers:
+            out = layer.forward(out)
+        self._last_rows = out.shape[0]
+        return out
+
+    def backward(self, dout):
+        """Back-propagate dout = d loss / d output (n, n_outputs) through the
+        last forward(); fills every layer's grad_weight and grad_bias and
+        returns d loss / d X."""
+        if getattr(self, "_last_rows", None) is None:
+            raise RuntimeError("Model.backward() was called before forward(); run forward(X) first.")
+        dout = as_matrix(dout, "dout", self.dtype)
+        if dout.shape != (self._last_rows, self.n_outputs):
+            raise ValueError(f"dout has shape {dout.shape}, but the last forward() produced "
+                             f"({self._last_rows}, {self.n_outputs}).")
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+    def loss_and_gradient(self, X, y, loss="mse", alpha=0.0):
+        """Full-batch loss (float) of the model on (X, y), with its gradient
+        written into ``model.grads``. Uses the same compiled path as training,
+        including the fused Sigmoid+bce and Softmax+cross-entropy forms."""
+        from .losses import get_loss
+        lossobj = get_loss(loss)
+        X = self.check_input(X)
+        Y = self.check_target(y, X.shape[0], loss=lossobj.name)
+        alpha = check_float(alpha, "alpha", low=0, low_inclusive=True)
+        return float(K.loss_and_gradient(self.params, self.grads, self.layout, lossobj.kind, X, Y,
+                                         lossobj.clip_eps(self.dtype), alpha))
+
+    # -- utilities ---------------------------------------------------------------
+    def copy(self):
+        """An independent model with the same layers and parameters."""
+        from .layers import layer_from_config
+        clone = Model([layer_from_config(l.config()) for l in self.layers], dtype=self.dtype,
+                      init="zeros")
+        clone.params[...] = self.params
+        clone.init = self.init
+        clone.seed = self.seed
+        return clone
+
+    def summary(self):
+        """A table of the layers, their output widths and parameter counts."""
+        lines = [f"Model ({np.dtype(self.dtype).name}, {self.n_params} parameters)"]
+        for i, (layer, row) in enumerate(zip(self.layers, self.layout)):
+            count = layer.n_params if isinstance(layer, Linear) else 0
+            lines.append(f"  {i:>2}  {layer!r:<24} -> {int(row[K.L_OUT]):>5}   {count:>8} params")
+        return "\n".join(lines)
+
+    def __repr__(self):
+        inner = ", ".join(repr(l) for l in self.layers)
+        return f"Model([{inner}], dtype={np.dtype(self.dtype).name})"
+
+    def save(self, path, trainer=None, history=None):
+        """Write the model to a .npz file with no pickled data (see fastmlp.io)."""
+        from .io import save
+        save(self, path, trainer=trainer, history=history)
+
+
+def MLP(sizes, activation="relu", output="identity", dtype=np.float64, seed=None, init="xavier", bias=True):
+    """Build a Model from layer widths: ``MLP([2, 8, 1], activation="relu",
+    output="sigmoid")`` is Linear(2, 8), ReLU, Linear(8, 1), Sigmoid.
+
+    activation: "relu", "sigmoid", "tanh" or "identity" between Linear layers;
+    output: "identity", "sigmoid" or "softmax" after the last one.
+    """
+    sizes = list(sizes)
+    if len(sizes) < 2:
+        raise ValueError(f"sizes must list at least the input and output widths, e.g. [2, 8, 1]; got {sizes}.")
+    activation = check_choice(activation, "activation", ("relu", "sigmoid", "tanh", "identity"))
+    output = check_choice(output, "output", ("identity", "sigmoid", "softmax", "relu", "tanh"))
+    layers = []
+    for i in range(len(sizes) - 1):
+        layers.append(Linear(sizes[i], sizes[i + 1], bias=bias))
+        if i < len(sizes) - 2:
+            layers.append(ACTIVATIONS[activation]())
+    if output != "identity":
+        layers.append(ACTIVATIONS[output]())
+    return Model(layers, dtype=dtype, seed=seed, init=init)

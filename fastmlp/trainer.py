@@ -1,0 +1,266 @@
+"""Trainer: validates, then runs the fused engine in chunks of epochs.
+
+Whole epochs run inside one compiled call (``kernels.train_epochs``); Python
+only steps in between chunks, to report progress, keep the history, honour
+Ctrl-C and stop a diverging run. Chunks are sized to take about 50 ms, so
+the overhead of stepping out is negligible and Ctrl-C is answered quickly.
+"""
+
+import math
+import signal
+import sys
+import threading
+import time
+import warnings
+
+import numpy as np
+
+from . import kernels as K
+from .losses import get_loss
+from .model import Model
+from .optim import get_optimizer
+from .validation import check_float, check_int
+
+CHUNK_SECONDS = 0.05
+MAX_DRAWS = 1 << 20  # shuffle draws held at once: 8 MB
+
+
+class TrainingDiverged(FloatingPointError):
+    """Training produced a non-finite loss or parameter. The model keeps the
+    weights of the last finite epoch; ``history`` holds the epochs up to it."""
+
+    def __init__(self, message, epoch=None, last_loss=None, history=None):
+        super().__init__(message)
+        self.epoch = epoch
+        self.last_loss = last_loss
+        self.history = history
+
+
+class History:
+    """What a call to ``Trainer.fit`` did.
+
+    loss : np.ndarray of float64, the mean training loss of each epoch run.
+    epochs : number of epochs run.
+    stop_reason : "completed", "target_loss", "diverged" or "interrupted".
+    seconds : wall time of the call; steps : minibatch updates made.
+    """
+
+    def __init__(self, loss, steps, seconds, stop_reason):
+        self.loss = loss
+        self.epochs = int(loss.shape[0])
+        self.steps = int(steps)
+        self.seconds = float(seconds)
+        self.stop_reason = stop_reason
+
+    @property
+    def final_loss(self):
+        return float(self.loss[-1]) if self.epochs else float("nan")
+
+    @property
+    def steps_per_second(self):
+        return self.steps / self.seconds if self.seconds > 0 else float("inf")
+
+    def as_dict(self):
+        return {"loss": self.loss.tolist(), "epochs": self.epochs, "steps": self.steps,
+                "seconds": self.seconds, "stop_reason": self.stop_reason}
+
+    def __repr__(self):
+        return (f"History(epochs={self.epochs}, final_loss={self.final_loss:.6g}, "
+                f"stop_reason={self.stop_reason!r})")
+
+
+class _InterruptGuard:
+    """Turns SIGINT into a flag checked between chunks, so an interrupted run
+    always ends on an epoch boundary with weights and history in step."""
+
+    def __init__(self):
+        self.hit = False
+        self._old = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self._old = signal.signal(signal.SIGINT, self._handler)
+            except (ValueError, OSError):
+                self._old = None
+        return self
+
+    def _handler(self, signum, frame):
+        self.hit = True
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+        return False
+
+
+class Trainer:
+    """Minibatch training of a Model with the fused engine.
+
+    Parameters
+    ----------
+    model : Model
+    loss : "mse", "half_mse", "bce" or "cross_entropy"
+    lr : learning rate (> 0)
+    batch_size : samples per update; larger than the data is clipped with a warning
+    epochs : passes over the data per ``fit`` call
+    shuffle : reshuffle the samples every epoch (a full batch is never shuffled:
+        the order of a single batch does not change the update)
+    seed : seeds the shuffling; the same seed gives bit-identical runs
+    target_loss : stop at the end of the first epoch whose mean loss is below it
+    print_every : print a line every this many epochs
+    progress : show a tqdm progress bar
+    optimizer : "sgd" (with momentum, nesterov) or "adam" (beta_1, beta_2, epsilon)
+    alpha : L2 penalty as in scikit-learn: alpha / 2 * ||W||^2 / batch size
+
+    Example
+    -------
+    >>> import numpy as np, fastmlp as fm
+    >>> X, y = fm.datasets.xor()
+    >>> model = fm.MLP([2, 8, 1], output="sigmoid", dtype=np.float32, seed=0)
+    >>> history = fm.Trainer(model, loss="mse", lr=0.5, batch_size=4, epochs=2000, seed=0).fit(X, y)
+    >>> bool(history.loss[-1] < history.loss[0])
+    True
+    """
+
+    def __init__(self, model, loss="mse", lr=0.01, batch_size=32, epochs=100, shuffle=True, seed=None,
+                 target_loss=None, print_every=None, progress=False, optimizer="sgd", momentum=0.0,
+                 nesterov=False, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=0.0):
+        if not isinstance(model, Model):
+            raise TypeError(f"model must be a fastmlp.Model; got {type(model).__name__}.")
+        self.model = model
+        self.loss = get_loss(loss)
+        self.optimizer = get_optimizer(optimizer, lr, momentum=momentum, nesterov=nesterov,
+                                       beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+        self.batch_size = check_int(batch_size, "batch_size", low=1)
+        self.epochs = check_int(epochs, "epochs", low=0)
+        self.shuffle = bool(shuffle)
+        self.seed = seed
+        self.target_loss = None if target_loss is None else check_float(target_loss, "target_loss", low=0)
+        self.print_every = None if print_every is None else check_int(print_every, "print_every", low=1)
+        self.progress = bool(progress)
+        self.alpha = check_float(alpha, "alpha", low=0, low_inclusive=True)
+        self._rng = np.random.default_rng(seed)
+        self.history = None
+
+    @property
+    def lr(self):
+        return self.optimizer.lr
+
+    def config(self):
+        """The settings of this trainer, JSON-serialisable."""
+        cfg = {"loss": self.loss.name, "lr": self.lr, "batch_size": self.batch_size, "epochs": self.epochs,
+               "shuffle": self.shuffle, "seed": self.seed, "target_loss": self.target_loss,
+               "optimizer": self.optimizer.name, "alpha": self.alpha}
+        for key in ("momentum", "nesterov", "beta_1", "beta_2", "epsilon"):
+            if hasattr(self.optimizer, key):
+                cfg[key] = getattr(self.optimizer, key)
+        return cfg
+
+    def _settings(self, n):
+        model = self.model
+        hyper = np.zeros(K.N_HYPER, dtype=np.float64)
+        ihyper = np.zeros(K.N_IHYPER, dtype=np.int64)
+        self.optimizer.fill(hyper, ihyper)
+        hyper[K.H_ALPHA] = self.alpha
+        hyper[K.H_CLIP] = self.loss.clip_eps(model.dtype)
+        ihyper[K.I_LOSS] = self.loss.kind
+        batch = self.batch_size
+        if batch > n:
+            warnings.warn(f"batch_size={batch} is larger than the {n} samples; clipping it to {n}.",
+                          UserWarning, stacklevel=3)
+            batch = n
+        ihyper[K.I_BATCH] = batch
+        shuffle = self.shuffle and batch < n
+        ihyper[K.I_SHUFFLE] = int(shuffle)
+        if self.target_loss is not None:
+            hyper[K.H_TARGET] = self.target_loss
+            ihyper[K.I_HAS_TARGET] = 1
+        return hyper, ihyper, batch, shuffle
+
+    def fit(self, X, y, epochs=None):
+        """Train for `epochs` (default: the trainer's) more epochs on X, y and
+        return a History. Calling fit again continues from the current weights
+        and optimizer state."""
+        model = self.model
+        X = model.check_input(X)
+        Y = model.check_target(y, X.shape[0], loss=self.loss.name)
+        epochs = self.epochs if epochs is None else check_int(epochs, "epochs", low=0)
+        n = X.shape[0]
+        hyper, ihyper, batch, shuffle = self._settings(n)
+        self.optimizer.init_state(model.n_params, model.dtype)
+        steps_per_epoch = -(-n // batch)
+
+        losses = np.empty(epochs, dtype=np.float64)
+        status = np.zeros(2, dtype=np.int64)
+        done = 0
+        chunk = 1
+        max_chunk = max(1, MAX_DRAWS // n) if shuffle else epochs
+        empty_draws = np.zeros((0, n), dtype=np.float64)
+        reason = "completed"
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=epochs, unit="epoch", leave=True, dynamic_ncols=True)
+        start = time.perf_counter()
+        try:
+            with _InterruptGuard() as guard:
+                while done < epochs:
+                    count = min(chunk, epochs - done, max_chunk)
+                    if self.print_every:
+                        count = min(count, self.print_every - done % self.print_every)
+                    draws = self._rng.random((count, n)) if shuffle else empty_draws
+                    t0 = time.perf_counter()
+                    K.train_epochs(model.params, model.grads, model.layout, X, Y, draws, hyper, ihyper,
+                                   self.optimizer.state, self.optimizer.step, losses[done:done + count], status)
+                    elapsed = time.perf_counter() - t0
+                    ran = int(status[K.S_EPOCHS])
+                    done += ran
+                    stop = int(status[K.S_STOP])
+                    if bar is not None:
+                        bar.update(ran)
+                        if done:
+                            bar.set_postfix(loss=f"{losses[done - 1]:.4g}",
+                                            steps_s=f"{done * steps_per_epoch / (time.perf_counter() - start):.3g}")
+                    if self.print_every and done and (done % self.print_every == 0 or stop) and bar is None:
+                        print(f"epoch {done}/{epochs}  loss {losses[done - 1]:.6g}", flush=True)
+                    if stop == K.STOP_DIVERGED:
+                        reason = "diverged"
+                        break
+                    if stop == K.STOP_TARGET:
+                        reason = "target_loss"
+                        break
+                    if guard.hit:
+                        reason = "interrupted"
+                        break
+                    # Grow chunks towards CHUNK_SECONDS (the first call may include compiling).
+                    per_epoch = elapsed / max(ran, 1)
+                    want = int(CHUNK_SECONDS / per_epoch) if per_epoch > 0 else chunk * 8
+                    chunk = max(1, min(want, chunk * 8))
+        finally:
+            if bar is not None:
+                bar.close()
+        seconds = time.perf_counter() - start
+        history = History(losses[:done].copy(), done * steps_per_epoch, seconds, reason)
+        self.history = history
+        if reason == "diverged":
+            last = float(losses[done - 1]) if done else float("nan")
+            raise TrainingDiverged(
+                f"Training diverged in epoch {done + 1}: the loss or a parameter became NaN or infinite "
+                f"(last finite epoch loss: {last:.6g}). The model keeps the weights of epoch {done}. "
+                f"Try a lower learning rate (lr={self.lr:g}) or scale the inputs.",
+                epoch=done + 1, last_loss=last, history=history)
+        if reason == "interrupted":
+            raise KeyboardInterrupt(f"training interrupted after epoch {done}")
+        return history
+
+
+def shuffle_orders(seed, epochs, n):
+    """The sample orders a Trainer with this seed uses for its first `epochs`
+    epochs when it shuffles: an (epochs, n) int64 array. For tests and peers
+    that must see the same batches."""
+    u = np.random.default_rng(seed).random((epochs, n))
+    orders = np.empty((epochs, n), dtype=np.int64)
+    for e in range(epochs):
+        K.shuffle_order(u[e], orders[e])
+    return orders
