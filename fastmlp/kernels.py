@@ -36,8 +36,8 @@ LAYOUT_COLS = 5
 H_LR, H_MOMENTUM, H_BETA1, H_BETA2, H_EPS, H_ALPHA, H_TARGET, H_CLIP = range(8)
 N_HYPER = 8
 # Slots of the int64 vector of integer settings.
-I_LOSS, I_BATCH, I_OPT, I_NESTEROV, I_SHUFFLE, I_HAS_TARGET = range(6)
-N_IHYPER = 6
+I_LOSS, I_BATCH, I_OPT, I_NESTEROV, I_SHUFFLE, I_HAS_TARGET, I_PER_SAMPLE = range(7)
+N_IHYPER = 7
 # Status written by the engine.
 S_EPOCHS, S_STOP = 0, 1
 STOP_NONE, STOP_TARGET, STOP_DIVERGED = 0, 1, 2
@@ -545,11 +545,13 @@ def forward_rows(params, layout, acts, offsets, rows):
 
 
 @_jit
-def backward_rows(params, grads, layout, loss, acts, offsets, rows, yb, d1, d2, eps, alpha):
+def backward_rows(params, grads, layout, loss, acts, offsets, rows, yb, d1, d2, eps, alpha, per_sample):
     """Loss of the forward pass in acts against yb (rows, k), and its gradient
     in grads. d1, d2 are scratch buffers of at least rows * max width. alpha is
     the L2 penalty, scikit-learn style: alpha / 2 * ||W||^2 / rows is added to
-    the loss. Returns the loss (float64)."""
+    the loss. per_sample: mse, half_mse and bce sum over the k outputs and
+    average over samples (scikit-learn's convention) instead of averaging
+    over all elements. Returns the loss (float64)."""
     L = layout.shape[0]
     k = layout[L - 1, L_OUT]
     p = acts[offsets[L]:offsets[L] + rows * k].reshape((rows, k))
@@ -567,6 +569,10 @@ def backward_rows(params, grads, layout, loss, acts, offsets, rows, yb, d1, d2, 
     else:
         value = loss_forward(loss, p, yb, eps)
         loss_backward(loss, p, yb, eps, dcur)
+    if per_sample and loss != CROSS_ENTROPY and k > 1:
+        value *= k
+        for q in range(rows * k):
+            d1[q] *= k
     use_first = True
     for i in range(start, -1, -1):
         kind = layout[i, L_KIND]
@@ -622,7 +628,7 @@ def predict_into(params, layout, X, out, block):
 
 
 @_jit
-def loss_and_gradient(params, grads, layout, loss, X, Y, eps, alpha):
+def loss_and_gradient(params, grads, layout, loss, X, Y, eps, alpha, per_sample):
     """Full-batch loss (float64) and its gradient in grads, for X (n, d_in),
     Y (n, k). Used by L-BFGS and by gradient checks of the fused output."""
     n = X.shape[0]
@@ -638,7 +644,7 @@ def loss_and_gradient(params, grads, layout, loss, X, Y, eps, alpha):
         for j in range(d_in):
             acts[r * d_in + j] = X[r, j]
     forward_rows(params, layout, acts, offsets, n)
-    return backward_rows(params, grads, layout, loss, acts, offsets, n, Y, d1, d2, eps, alpha)
+    return backward_rows(params, grads, layout, loss, acts, offsets, n, Y, d1, d2, eps, alpha, per_sample)
 
 
 @_jit
@@ -674,7 +680,7 @@ def train_epochs(params, grads, layout, X, Y, shuffle_u, hyper, ihyper,
 
     params, grads (P,); layout (L, 5); X (n, d_in); Y (n, k); shuffle_u
     (epochs, n) uniform draws (ignored unless shuffling); hyper (8,) float64
-    and ihyper (6,) int64 settings (see the H_* and I_* slots); opt_state
+    and ihyper (7,) int64 settings (see the H_* and I_* slots); opt_state
     (2P,) momentum velocity or Adam moments; istate (1,) Adam's step count.
     Writes each epoch's mean loss (penalty included) into epoch_loss and
     (epochs run, stop reason) into status. When an epoch ends with a
@@ -699,6 +705,7 @@ def train_epochs(params, grads, layout, X, Y, shuffle_u, hyper, ihyper,
     nesterov = ihyper[I_NESTEROV] != 0
     shuffle = ihyper[I_SHUFFLE] != 0
     has_target = ihyper[I_HAS_TARGET] != 0
+    per_sample = ihyper[I_PER_SAMPLE] != 0
     clip_eps = hyper[H_CLIP]
 
     offsets = np.empty(L + 2, dtype=np.int64)
@@ -740,7 +747,7 @@ def train_epochs(params, grads, layout, X, Y, shuffle_u, hyper, ihyper,
             forward_rows(params, layout, acts, offsets, rows)
             ybv = yb[0:rows * k].reshape((rows, k))
             value = backward_rows(params, grads, layout, loss, acts, offsets, rows,
-                                  ybv, d1, d2, clip_eps, alpha)
+                                  ybv, d1, d2, clip_eps, alpha, per_sample)
             total += value * rows
             if opt == OPT_ADAM:
                 istate[0] += 1

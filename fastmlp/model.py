@@ -153,17 +153,35 @@ class Model:
             dout = layer.backward(dout)
         return dout
 
-    def loss_and_gradient(self, X, y, loss="mse", alpha=0.0):
+    def loss_and_gradient(self, X, y, loss="mse", alpha=0.0, per_sample=False):
         """Full-batch loss (float) of the model on (X, y), with its gradient
         written into ``model.grads``. Uses the same compiled path as training,
-        including the fused Sigmoid+bce and Softmax+cross-entropy forms."""
+        including the fused Sigmoid+bce and Softmax+cross-entropy forms.
+        per_sample=True sums mse/half_mse/bce over outputs (scikit-learn)."""
         from .losses import get_loss
         lossobj = get_loss(loss)
         X = self.check_input(X)
         Y = self.check_target(y, X.shape[0], loss=lossobj.name)
         alpha = check_float(alpha, "alpha", low=0, low_inclusive=True)
         return float(K.loss_and_gradient(self.params, self.grads, self.layout, lossobj.kind, X, Y,
-                                         lossobj.clip_eps(self.dtype), alpha))
+                                         lossobj.clip_eps(self.dtype), alpha, bool(per_sample)))
+
+    # -- pickling: rebuild the layer views into the flat buffers ---------------
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["layers"] = [l.config() for l in self.layers]
+        state.pop("_last_rows", None)
+        return state
+
+    def __setstate__(self, state):
+        from .layers import layer_from_config
+        configs = state.pop("layers")
+        self.__dict__.update(state)
+        self.layers = [layer_from_config(c) for c in configs]
+        for layer, row in zip(self.layers, self.layout):
+            layer._dtype = self.dtype
+            if isinstance(layer, Linear):
+                layer._bind(self.params, self.grads, int(row[K.L_W]), int(row[K.L_B]))
 
     # -- utilities ---------------------------------------------------------------
     def copy(self):

@@ -112,6 +112,8 @@ class Trainer:
     progress : show a tqdm progress bar
     optimizer : "sgd" (with momentum, nesterov) or "adam" (beta_1, beta_2, epsilon)
     alpha : L2 penalty as in scikit-learn: alpha / 2 * ||W||^2 / batch size
+    per_sample : sum mse/half_mse/bce over outputs and average over samples
+        (scikit-learn's convention) instead of averaging over all elements
 
     Example
     -------
@@ -125,7 +127,7 @@ class Trainer:
 
     def __init__(self, model, loss="mse", lr=0.01, batch_size=32, epochs=100, shuffle=True, seed=None,
                  target_loss=None, print_every=None, progress=False, optimizer="sgd", momentum=0.0,
-                 nesterov=False, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=0.0):
+                 nesterov=False, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=0.0, per_sample=False):
         if not isinstance(model, Model):
             raise TypeError(f"model must be a fastmlp.Model; got {type(model).__name__}.")
         self.model = model
@@ -140,6 +142,7 @@ class Trainer:
         self.print_every = None if print_every is None else check_int(print_every, "print_every", low=1)
         self.progress = bool(progress)
         self.alpha = check_float(alpha, "alpha", low=0, low_inclusive=True)
+        self.per_sample = bool(per_sample)
         self._rng = np.random.default_rng(seed)
         self.history = None
 
@@ -165,6 +168,7 @@ class Trainer:
         hyper[K.H_ALPHA] = self.alpha
         hyper[K.H_CLIP] = self.loss.clip_eps(model.dtype)
         ihyper[K.I_LOSS] = self.loss.kind
+        ihyper[K.I_PER_SAMPLE] = int(self.per_sample)
         batch = self.batch_size
         if batch > n:
             warnings.warn(f"batch_size={batch} is larger than the {n} samples; clipping it to {n}.",
