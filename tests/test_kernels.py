@@ -1,0 +1,219 @@
+"""Every kernel's gradient against central finite differences in float64, on
+random shapes including batch 1 and width 1; plus the values of the forward
+kernels and their numerical stability."""
+
+import numpy as np
+import pytest
+
+import fastmlp as fm
+from fastmlp import kernels as K
+
+SHAPES = [(1, 1, 1), (1, 3, 2), (5, 1, 4), (4, 3, 1), (7, 6, 5)]
+H = 1e-6
+
+
+def rel_err(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    scale = max(np.linalg.norm(a), np.linalg.norm(b), 1e-12)
+    return np.linalg.norm(a - b) / scale
+
+
+def numeric_grad(f, x):
+    """Central differences of scalar f at array x (modified in place, restored)."""
+    g = np.zeros_like(x)
+    flat, gflat = x.reshape(-1), g.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + H
+        fp = f()
+        flat[i] = old - H
+        fm_ = f()
+        flat[i] = old
+        gflat[i] = (fp - fm_) / (2 * H)
+    return g
+
+
+def away_from_zero(rng, shape, margin=0.05):
+    """Normal values kept away from ReLU's kink so differences stay smooth."""
+    x = rng.normal(size=shape)
+    return np.where(np.abs(x) < margin, np.sign(x + 1e-12) * margin, x)
+
+
+ACTIVATIONS = {
+    K.RELU: (K.relu_forward, K.relu_backward),
+    K.SIGMOID: (K.sigmoid_forward, K.sigmoid_backward),
+    K.TANH: (K.tanh_forward, K.tanh_backward),
+    K.IDENTITY: (K.identity_forward, K.identity_backward),
+    K.SOFTMAX: (K.softmax_forward, K.softmax_backward),
+}
+
+
+@pytest.mark.parametrize("kind", list(ACTIVATIONS))
+@pytest.mark.parametrize("n,d,_", SHAPES)
+def test_activation_gradients(kind, n, d, _):
+    fwd, bwd = ACTIVATIONS[kind]
+    rng = np.random.default_rng(n * 100 + d)
+    x = away_from_zero(rng, (n, d))
+    r = rng.normal(size=(n, d))  # f(x) = sum(act(x) * r), so df/dout = r
+    out = np.empty_like(x)
+
+    def f():
+        fwd(x, out)
+        return float(np.sum(out * r))
+
+    fwd(x, out)
+    dx = np.empty_like(x)
+    bwd(out.copy(), r, dx)
+    assert rel_err(dx, numeric_grad(f, x)) < 1e-6
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("n,d_in,d_out", SHAPES + [(3, 40, 50)])
+def test_linear_gradients(n, d_in, d_out, bias):
+    # (3, 40, 50) goes through BLAS, the small ones through the hand loop.
+    rng = np.random.default_rng(n + d_in * 10 + d_out * 100)
+    x = rng.normal(size=(n, d_in))
+    w = rng.normal(size=(d_in, d_out))
+    b = rng.normal(size=d_out) if bias else np.empty(0)
+    r = rng.normal(size=(n, d_out))
+    out = np.empty((n, d_out))
+
+    def f():
+        K.linear_forward(x, w, b, bias, out)
+        return float(np.sum(out * r))
+
+    K.linear_forward(x, w, b, bias, out)
+    np.testing.assert_allclose(out, x @ w + (b if bias else 0), rtol=1e-12, atol=1e-12)
+    gw, gb, dx = np.empty_like(w), np.empty(d_out if bias else 0), np.empty_like(x)
+    K.linear_backward(x, w, r, bias, gw, gb, True, dx)
+    assert rel_err(gw, numeric_grad(f, w)) < 1e-6
+    assert rel_err(dx, numeric_grad(f, x)) < 1e-6
+    if bias:
+        assert rel_err(gb, numeric_grad(f, b)) < 1e-6
+
+
+def _loss_case(name, rng, n, k):
+    if name in ("mse", "half_mse"):
+        return rng.normal(size=(n, k)), rng.normal(size=(n, k))
+    if name == "bce":
+        return rng.uniform(0.05, 0.95, size=(n, k)), rng.uniform(0, 1, size=(n, k))
+    p = rng.uniform(0.1, 1.0, size=(n, k))
+    p /= p.sum(axis=1, keepdims=True)
+    y = np.eye(k)[rng.integers(0, k, size=n)]
+    return p, y
+
+
+@pytest.mark.parametrize("name", ["mse", "half_mse", "bce", "cross_entropy"])
+@pytest.mark.parametrize("n,k", [(1, 1), (1, 3), (6, 1), (5, 4)])
+def test_loss_gradients(name, n, k):
+    rng = np.random.default_rng(n * 7 + k)
+    pred, y = _loss_case(name, rng, n, k)
+    loss = fm.get_loss(name)
+    grad = loss.backward(pred, y)
+    num = numeric_grad(lambda: loss.forward(pred, y), pred)
+    assert rel_err(grad, num) < 1e-6
+
+
+def test_loss_values():
+    pred = np.array([[0.2, 0.8], [0.6, 0.4]])
+    y = np.array([[0.0, 1.0], [1.0, 0.0]])
+    assert fm.get_loss("mse").forward(pred, y) == pytest.approx(np.mean((pred - y) ** 2), rel=1e-15)
+    assert fm.get_loss("half_mse").forward(pred, y) == pytest.approx(np.mean((pred - y) ** 2) / 2, rel=1e-15)
+    bce = -np.mean(y * np.log(pred) + (1 - y) * np.log(1 - pred))
+    assert fm.get_loss("bce").forward(pred, y) == pytest.approx(bce, rel=1e-14)
+    ce = -np.mean(np.sum(y * np.log(pred), axis=1))
+    assert fm.get_loss("cross_entropy").forward(pred, y) == pytest.approx(ce, rel=1e-14)
+    # Integer class targets mean the same as one-hot rows.
+    assert fm.get_loss("cross_entropy").forward(pred, np.array([1, 0])) == pytest.approx(ce, rel=1e-14)
+
+
+@pytest.mark.parametrize("loss,output,k", [("bce", fm.Sigmoid, 1), ("bce", fm.Sigmoid, 3),
+                                           ("cross_entropy", fm.Softmax, 4),
+                                           ("mse", fm.Tanh, 2), ("half_mse", fm.Identity, 1)])
+@pytest.mark.parametrize("alpha", [0.0, 0.3])
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_whole_model_gradient_fused_outputs(loss, output, k, alpha, per_sample):
+    """model.loss_and_gradient (the training path, with the fused logits forms,
+    the L2 penalty and per-sample normalisation) against finite differences."""
+    rng = np.random.default_rng(k)
+    model = fm.Model([fm.Linear(3, 5), fm.Tanh(), fm.Linear(5, k), output()], dtype=np.float64, seed=1)
+    X = rng.normal(size=(6, 3))
+    if loss == "cross_entropy":
+        y = rng.integers(0, k, size=6)
+    elif loss == "bce":
+        y = rng.integers(0, 2, size=(6, k)).astype(float)
+    else:
+        y = rng.normal(size=(6, k))
+    model.loss_and_gradient(X, y, loss, alpha=alpha, per_sample=per_sample)
+    grad = model.grads.copy()
+    num = numeric_grad(lambda: model.loss_and_gradient(X, y, loss, alpha=alpha, per_sample=per_sample),
+                       model.params)
+    assert rel_err(grad, num) < 1e-6
+
+
+def test_sigmoid_never_overflows_and_is_exact():
+    x = np.array([[-1e308, -800.0, -30.0, 0.0, 30.0, 800.0, 1e308]])
+    out = np.empty_like(x)
+    K.sigmoid_forward(x, out)
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out[0, 2:5], 1 / (1 + np.exp(-x[0, 2:5])), rtol=1e-13)
+    assert out[0, 0] == 0.0 and out[0, -1] == 1.0
+    x32 = np.array([[-3e38, -100.0, 0.0, 100.0, 3e38]], dtype=np.float32)
+    out32 = np.empty_like(x32)
+    K.sigmoid_forward(x32, out32)
+    assert np.all(np.isfinite(out32))
+
+
+def test_softmax_is_shift_invariant_and_finite():
+    x = np.array([[1000.0, 1001.0, 999.0], [-1000.0, -1000.0, -1000.0]])
+    out = np.empty_like(x)
+    K.softmax_forward(x, out)
+    e = np.exp(np.array([0.0, 1.0, -1.0]))
+    np.testing.assert_allclose(out[0], e / e.sum(), rtol=1e-14)
+    np.testing.assert_allclose(out[1], [1 / 3] * 3, rtol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_saturated_logits_give_finite_loss_and_gradient(dtype):
+    """Sigmoid+bce and Softmax+cross-entropy use the logits form: a saturated
+    wrong answer costs exactly |z|, never inf or NaN."""
+    X = np.array([[500.0], [-500.0]])
+    cases = [(fm.Sigmoid, "bce", [[-1.0]], np.array([[1.0], [0.0]]), 500.0),
+             (fm.Softmax, "cross_entropy", [[-1.0, 1.0]], np.array([0, 1]), 1000.0)]
+    for output, loss, w, y, expected in cases:
+        k = len(w[0])
+        model = fm.Model([fm.Linear(1, k, weight=w, bias=np.zeros(k)), output()], dtype=dtype)
+        value = model.loss_and_gradient(X, y, loss)
+        assert value == pytest.approx(expected, rel=1e-6)
+        assert np.all(np.isfinite(model.grads))
+
+
+def test_optimizer_updates_follow_scikit_learn_formulas():
+    rng = np.random.default_rng(0)
+    p0, g = rng.normal(size=6), rng.normal(size=6)
+    p = p0.copy()
+    K.sgd_update(p, g, 0.1)
+    np.testing.assert_allclose(p, p0 - 0.1 * g, rtol=1e-13)
+    p, v = p0.copy(), np.full(6, 0.5)
+    K.momentum_update(p, g, v, 0.1, 0.9, False)
+    np.testing.assert_allclose(v, 0.9 * 0.5 - 0.1 * g, rtol=1e-13)
+    np.testing.assert_allclose(p, p0 + v, rtol=1e-13)
+    p, v = p0.copy(), np.full(6, 0.5)
+    K.momentum_update(p, g, v, 0.1, 0.9, True)
+    np.testing.assert_allclose(p, p0 + 0.9 * v - 0.1 * g, rtol=1e-13)
+    p, m, s = p0.copy(), np.zeros(6), np.zeros(6)
+    K.adam_update(p, g, m, s, 1, 0.01, 0.9, 0.999, 1e-8)
+    lr_t = 0.01 * np.sqrt(1 - 0.999) / (1 - 0.9)
+    np.testing.assert_allclose(p, p0 - lr_t * (0.1 * g) / (np.sqrt(0.001 * g * g) + 1e-8), rtol=1e-12)
+
+
+def test_shuffle_order_is_a_permutation_and_deterministic():
+    u = np.random.default_rng(0).random(50)
+    a, b = np.empty(50, np.int64), np.empty(50, np.int64)
+    K.shuffle_order(u, a)
+    K.shuffle_order(u, b)
+    assert sorted(a) == list(range(50)) and np.array_equal(a, b)
+    assert not np.array_equal(a, np.arange(50))
+    edge = np.empty(3, np.int64)
+    K.shuffle_order(np.array([0.0, np.nextafter(1.0, 0), np.nextafter(1.0, 0)]), edge)
+    assert sorted(edge) == [0, 1, 2]
