@@ -83,9 +83,52 @@ def check_int(value, name, low=None):
     return v
 
 
+def check_seed(value, name="seed"):
+    """Return a seed for np.random.default_rng: None, a non-negative int, or a
+    numpy SeedSequence/Generator passed through; anything else is an error."""
+    if value is None or isinstance(value, (np.random.SeedSequence, np.random.Generator)):
+        return value
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"The {name!r} parameter must be None or an integer >= 0. Got {_describe(value)}.")
+    if value < 0:
+        raise ValueError(f"The {name!r} parameter must be None or an integer >= 0. Got {int(value)}.")
+    return int(value)
+
+
+def check_bool(value, name):
+    """Return value as a Python bool; only True/False (and numpy bools) are accepted,
+    so that e.g. shuffle="no" is not silently taken as True."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Integral) and value in (0, 1):
+        return bool(value)
+    raise TypeError(f"The {name!r} parameter must be True or False. Got {_describe(value)}.")
+
+
+def _position(index):
+    index = tuple(int(i) for i in index)
+    return index[0] if len(index) == 1 else index
+
+
+def _object_to_float(arr, name):
+    """Convert an object array holding only real numbers (e.g. from a list
+    mixing ints and floats, or a pandas frame) to float64; refuse anything else."""
+    for index, v in np.ndenumerate(arr):
+        if not isinstance(v, (numbers.Real, np.bool_)):
+            kind = type(v).__name__
+            raise TypeError(f"{name} must be numeric, but it holds {_describe(v)} ({kind}) at index "
+                            f"{_position(index)}; strings and other objects are not converted.")
+    return arr.astype(np.float64)
+
+
 def _to_array(value, name):
     if isinstance(value, np.ndarray):
         arr = value
+    elif value is None:
+        raise TypeError(f"{name} must be an array-like of numbers; got None.")
+    elif hasattr(value, "toarray") and hasattr(value, "nnz"):
+        raise TypeError(f"{name} is a sparse matrix ({type(value).__name__}); fastmlp needs a dense array. "
+                        f"Convert it with {name}.toarray().")
     else:
         try:
             arr = np.asarray(value)
@@ -96,29 +139,45 @@ def _to_array(value, name):
         return arr
     if kind == "c":
         raise TypeError(f"{name} must be real numbers; complex values are not supported (dtype {arr.dtype}).")
-    if kind in "USO":
-        # Object arrays of plain numbers (e.g. from a list mixing int and float) are fine.
-        if kind == "O":
-            try:
-                return arr.astype(np.float64)
-            except (TypeError, ValueError):
-                pass
+    if kind == "O":
+        return _object_to_float(arr, name)
+    if kind in "US":
         raise TypeError(f"{name} must be numeric; got an array of dtype {arr.dtype} "
-                        f"(strings and objects are not converted).")
+                        f"(strings are not converted).")
     raise TypeError(f"{name} must be numeric; got an array of dtype {arr.dtype}.")
 
 
-def check_finite(arr, name):
-    """Raise ValueError naming how many values are NaN or infinite and the first position."""
+def check_finite(arr, name, original=None):
+    """Raise ValueError naming how many values are NaN or infinite and the first
+    position. `original` is the array before a conversion to float32: values
+    that were finite there overflowed, and the message says so."""
     if arr.dtype.kind != "f":
         return
     bad = ~np.isfinite(arr)
     if bad.any():
         count = int(bad.sum())
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
-        where = first[0] if len(first) == 1 else first
-        raise ValueError(f"{name} contains {count} NaN or infinite value{'s' if count > 1 else ''} "
+        first = np.argwhere(bad)[0]
+        where = _position(first)
+        s = "s" if count > 1 else ""
+        if original is not None:
+            before = original[tuple(first)]
+            if np.isfinite(before):
+                limit = float(np.finfo(arr.dtype).max)
+                raise ValueError(f"{name} contains {count} value{s} too large for {arr.dtype} or not finite "
+                                 f"(first at index {where}: {float(before):g}); {arr.dtype} holds magnitudes up "
+                                 f"to {limit:.3g}. Scale the data or use dtype=float64.")
+        raise ValueError(f"{name} contains {count} NaN or infinite value{s} "
                          f"(first at index {where}); expected only finite numbers.")
+
+
+def _convert(arr, name, dtype):
+    """`arr` as a C-contiguous, writeable, aligned array of `dtype` (a copy only
+    when needed), checked finite after the conversion, so that a float64 value
+    too large for float32 is refused instead of becoming inf."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.require(arr, dtype=dtype, requirements=["C", "W", "A"])
+    check_finite(out, name, original=arr if out.dtype != arr.dtype else None)
+    return out
 
 
 def as_matrix(value, name, dtype, n_features=None):
@@ -135,8 +194,7 @@ def as_matrix(value, name, dtype, n_features=None):
         raise ValueError(f"{name} has 0 features (shape {arr.shape}); at least one is required.")
     if n_features is not None and arr.shape[1] != n_features:
         raise ValueError(f"{name} has {arr.shape[1]} features, but the model expects {n_features}.")
-    check_finite(arr, name)
-    return np.require(arr, dtype=dtype, requirements=["C", "W", "A"])
+    return _convert(arr, name, dtype)
 
 
 def as_targets(value, name, dtype, n_rows, n_outputs, loss=None):
@@ -172,7 +230,7 @@ def as_targets(value, name, dtype, n_rows, n_outputs, loss=None):
         arr = arr.reshape(-1, 1)
     if arr.shape[1] != n_outputs:
         raise ValueError(f"{name} has {arr.shape[1]} outputs per sample, but the model has {n_outputs}.")
-    out = np.require(arr, dtype=dtype, requirements=["C", "W", "A"])
+    out = _convert(arr, name, dtype)
     if loss == "bce":
         if out.min() < 0 or out.max() > 1:
             raise ValueError(f"{name} for bce must lie in [0, 1]; got values from {out.min():g} to {out.max():g}.")
@@ -185,6 +243,10 @@ def as_targets(value, name, dtype, n_rows, n_outputs, loss=None):
         off = np.abs(sums - 1.0) > tol
         if off.any():
             i = int(np.argmax(off))
+            hint = ""
+            if n_outputs == 1:
+                hint = (" With a single output the only such target is 1: cross_entropy needs one output "
+                        "per class. For two classes use loss='bce' with a Sigmoid output.")
             raise ValueError(f"{name} for cross_entropy must be one-hot or probability rows summing to 1; "
-                             f"row {i} sums to {sums[i]:g}.")
+                             f"row {i} sums to {sums[i]:g}.{hint}")
     return out
