@@ -15,7 +15,7 @@ array([[1.25, 3.8 ]])
 import numpy as np
 
 from . import kernels as K
-from .validation import check_int
+from .validation import as_values, check_int
 
 
 class Layer:
@@ -183,10 +183,7 @@ class Linear(Layer):
     @weight.setter
     def weight(self, value):
         self._need_bound()
-        value = np.asarray(value)
-        if value.shape != self._w.shape:
-            raise ValueError(f"weight must have shape {self._w.shape}; got {value.shape}.")
-        self._w[...] = value
+        self._w[...] = as_values(value, "weight", self._w.shape, self._w.dtype)
 
     @property
     def bias(self):
@@ -200,10 +197,7 @@ class Linear(Layer):
         self._need_bound()
         if not self.has_bias:
             raise ValueError("This Linear layer was built with bias=False.")
-        value = np.asarray(value).reshape(-1)
-        if value.shape != self._b.shape:
-            raise ValueError(f"bias must have shape {self._b.shape}; got {value.shape}.")
-        self._b[...] = value
+        self._b[...] = as_values(value, "bias", self._b.shape, self._b.dtype)
 
     @property
     def grad_weight(self):

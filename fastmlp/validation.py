@@ -180,6 +180,18 @@ def _convert(arr, name, dtype):
     return out
 
 
+def as_values(value, name, shape, dtype=np.float64):
+    """Validate parameter values (e.g. a layer's new weights): real, finite in
+    `dtype` and of exactly `shape` (a 1-D shape also accepts any array of that
+    many values). Returns an array of `dtype`."""
+    arr = _to_array(value, name)
+    if len(shape) == 1 and arr.size == shape[0]:
+        arr = arr.reshape(shape)
+    if arr.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}; got shape {arr.shape}.")
+    return _convert(arr, name, dtype)
+
+
 def as_matrix(value, name, dtype, n_features=None):
     """Validate a 2-D input matrix and return it C-contiguous, writeable, of `dtype`."""
     arr = _to_array(value, name)
