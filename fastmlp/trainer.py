@@ -19,7 +19,7 @@ from . import kernels as K
 from .losses import get_loss
 from .model import Model
 from .optim import get_optimizer
-from .validation import check_float, check_int
+from .validation import check_bool, check_float, check_int, check_seed
 
 CHUNK_SECONDS = 0.05
 MAX_DRAWS = 1 << 20  # shuffle draws held at once: 8 MB
@@ -78,7 +78,10 @@ class _InterruptGuard:
         self._old = None
 
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
+        # Only the main thread may set handlers; an ignored SIGINT (nohup, a
+        # background job) stays ignored.
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN):
             try:
                 self._old = signal.signal(signal.SIGINT, self._handler)
             except (ValueError, OSError):
@@ -136,13 +139,13 @@ class Trainer:
                                        beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
         self.batch_size = check_int(batch_size, "batch_size", low=1)
         self.epochs = check_int(epochs, "epochs", low=0)
-        self.shuffle = bool(shuffle)
-        self.seed = seed
+        self.shuffle = check_bool(shuffle, "shuffle")
+        self.seed = check_seed(seed)
         self.target_loss = None if target_loss is None else check_float(target_loss, "target_loss", low=0)
         self.print_every = None if print_every is None else check_int(print_every, "print_every", low=1)
-        self.progress = bool(progress)
+        self.progress = check_bool(progress, "progress")
         self.alpha = check_float(alpha, "alpha", low=0, low_inclusive=True)
-        self.per_sample = bool(per_sample)
+        self.per_sample = check_bool(per_sample, "per_sample")
         self._rng = np.random.default_rng(seed)
         self.history = None
 
@@ -249,10 +252,12 @@ class Trainer:
         self.history = history
         if reason == "diverged":
             last = float(losses[done - 1]) if done else float("nan")
+            kept = (f"last finite epoch loss: {last:.6g}). The model keeps the weights of epoch {done}"
+                    if done else "no epoch of this fit ended finite). The model keeps the weights it had "
+                    "before this fit")
             raise TrainingDiverged(
                 f"Training diverged in epoch {done + 1}: the loss or a parameter became NaN or infinite "
-                f"(last finite epoch loss: {last:.6g}). The model keeps the weights of epoch {done}. "
-                f"Try a lower learning rate (lr={self.lr:g}) or scale the inputs.",
+                f"({kept}. Try a lower learning rate (lr={self.lr:g}) or scale the inputs.",
                 epoch=done + 1, last_loss=last, history=history)
         if reason == "interrupted":
             raise KeyboardInterrupt(f"training interrupted after epoch {done}")
