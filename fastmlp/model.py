@@ -7,12 +7,14 @@ array) and all gradients in ``model.grads``; every layer's ``weight``,
 parameters are, so one compiled engine serves models of any depth.
 """
 
+import warnings
+
 import numpy as np
 
 from . import kernels as K
 from .init import get as get_init
 from .layers import ACTIVATIONS, Layer, Linear, Softmax
-from .validation import as_matrix, as_targets, check_choice, check_dtype, check_float
+from .validation import as_matrix, as_targets, check_bool, check_choice, check_dtype, check_float, check_seed
 
 PREDICT_BLOCK = 512
 
@@ -58,7 +60,7 @@ class Model:
             if isinstance(layer, Softmax):
                 raise ValueError(f"Softmax must be the last layer; it is at position {i} of {len(layers)}.")
         self.init = get_init(init)
-        self.seed = seed
+        self.seed = check_seed(seed)
         self.layers = layers
 
         rows = []
@@ -127,6 +129,12 @@ class Model:
         X = self.check_input(X)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         K.predict_into(self.params, self.layout, X, out, PREDICT_BLOCK)
+        if not np.isfinite(out).all():  # finite inputs, yet an overflow inside: say so
+            bad = int((~np.isfinite(out)).sum())
+            warnings.warn(f"predict produced {bad} NaN or infinite output value{'s' if bad > 1 else ''}: "
+                          f"an activation overflowed {np.dtype(self.dtype).name} (largest |X| is "
+                          f"{float(np.abs(X).max()):.3g}). Scale the inputs or use float64.",
+                          RuntimeWarning, stacklevel=2)
         return out
 
     __call__ = predict
@@ -163,8 +171,9 @@ class Model:
         X = self.check_input(X)
         Y = self.check_target(y, X.shape[0], loss=lossobj.name)
         alpha = check_float(alpha, "alpha", low=0, low_inclusive=True)
+        per_sample = check_bool(per_sample, "per_sample")
         return float(K.loss_and_gradient(self.params, self.grads, self.layout, lossobj.kind, X, Y,
-                                         lossobj.clip_eps(self.dtype), alpha, bool(per_sample)))
+                                         lossobj.clip_eps(self.dtype), alpha, per_sample))
 
     # -- pickling: rebuild the layer views into the flat buffers ---------------
     def __getstate__(self):

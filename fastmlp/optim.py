@@ -10,7 +10,7 @@ Formulas follow scikit-learn's SGDOptimizer and AdamOptimizer.
 import numpy as np
 
 from . import kernels as K
-from .validation import check_choice, check_float
+from .validation import check_bool, check_choice, check_float
 
 NAMES = ("sgd", "adam")
 
@@ -52,7 +52,7 @@ class SGD(Optimizer):
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False):
         super().__init__(lr)
         self.momentum = check_float(momentum, "momentum", low=0, low_inclusive=True, high=1, high_inclusive=False)
-        self.nesterov = bool(nesterov)
+        self.nesterov = check_bool(nesterov, "nesterov")
 
     def fill(self, hyper, ihyper):
         super().fill(hyper, ihyper)
