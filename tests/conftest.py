@@ -1,0 +1,21 @@
+"""Shared test settings.
+
+Hypothesis profiles (property tests in test_properties.py):
+  default   few examples, so the whole suite stays within a few minutes;
+  thorough  many more:  pytest --hypothesis-profile=thorough tests/test_properties.py
+Both use deadline=None: the first call of a compiled kernel in a process
+compiles (or loads from numba's cache) for seconds, which a per-example
+deadline would report as a flaky failure.
+"""
+
+from hypothesis import HealthCheck, settings
+
+_COMMON = dict(
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    print_blob=True,
+)
+
+settings.register_profile("default", max_examples=25, **_COMMON)
+settings.register_profile("thorough", max_examples=1000, **_COMMON)
+settings.load_profile("default")

@@ -1,0 +1,528 @@
+"""Every bad input gets a clear ValueError/TypeError before any compiled code
+runs, naming the argument, what was expected and what was given; every
+acceptable input (lists, bools, ints, Fortran-ordered, read-only, strided) is
+converted without compiling a new kernel specialisation.
+
+The table runs with every compiled kernel replaced by a tripwire, so a case
+only passes if the error is raised by the validation in front of the kernels.
+"""
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+import fastmlp as fm
+from fastmlp import kernels as K
+
+# -- helpers ------------------------------------------------------------------------------------
+
+X4, Y4 = fm.datasets.xor()                        # (4, 2), (4, 1)
+Y3 = np.array([0, 1, 2, 1])                      # class indices for a 3-class model
+
+
+def binary(**kw):
+    kw.setdefault("seed", 0)
+    return fm.MLP([2, 4, 1], output="sigmoid", **kw)
+
+
+def multi(**kw):
+    kw.setdefault("seed", 0)
+    return fm.MLP([2, 4, 3], output="softmax", **kw)
+
+
+def X_with(*cells, value=np.nan):
+    X = X4.copy()
+    for cell in cells:
+        X[cell] = value
+    return X
+
+
+def ro(a):
+    a = np.array(a)
+    a.setflags(write=False)
+    return a
+
+
+# Entry points that take X: each must refuse bad X the same way.
+X_ENTRIES = {
+    "fit": lambda X: fm.Trainer(binary(), epochs=1, batch_size=4).fit(X, Y4),
+    "predict": lambda X: binary().predict(X),
+    "forward": lambda X: binary().forward(X),
+    "loss_and_gradient": lambda X: binary().loss_and_gradient(X, Y4, "bce"),
+}
+
+# (id, bad X, exception, key words of the message)
+X_CASES = [
+    ("nan-and-inf", X_with((2, 1), (3, 0)), ValueError, ["X", "2 NaN or infinite values", "(2, 1)"]),
+    ("one-inf", X_with((1, 0), value=np.inf), ValueError, ["X", "1 NaN or infinite value ", "(1, 0)"]),
+    ("empty", np.zeros((0, 2)), ValueError, ["X", "empty", "(0, 2)"]),
+    ("zero-features", np.zeros((4, 0)), ValueError, ["X", "0 features"]),
+    ("3-d", np.zeros((4, 2, 1)), ValueError, ["2-D", "X", "3 dimensions", "(4, 2, 1)"]),
+    ("1-d", np.zeros(4), ValueError, ["2-D", "X", "1-D", "reshape"]),
+    ("scalar", 3.0, ValueError, ["2-D", "X", "0 dimensions"]),
+    ("wrong-features", np.zeros((4, 3)), ValueError, ["X has 3 features", "expects 2"]),
+    ("none", None, TypeError, ["X", "None"]),
+    ("strings", X4.astype(str), TypeError, ["X", "numeric", "<U", "strings"]),
+    ("object-with-string", np.array([[0, "a"], [1, 1], [0, 0], [1, 0]], dtype=object), TypeError,
+     ["X", "numeric", "'a'", "str", "(0, 1)"]),
+    ("object-with-none", np.array([[0, None], [1, 1], [0, 0], [1, 0]], dtype=object), TypeError,
+     ["X", "numeric", "None", "(0, 1)"]),
+    ("complex", X4.astype(complex), TypeError, ["X", "complex"]),
+    ("datetime", np.zeros((4, 2), dtype="datetime64[s]"), TypeError, ["X", "numeric", "datetime64"]),
+    ("ragged-list", [[0, 1], [1]], ValueError, ["X", "could not be converted"]),
+]
+
+
+def _sparse():
+    sparse = pytest.importorskip("scipy.sparse")
+    return sparse.csr_matrix(X4)
+
+
+# Entry points that take targets, with the name the messages use for them.
+Y_ENTRIES = {
+    "fit": ("y", lambda m, loss, y: fm.Trainer(m, loss=loss, epochs=1, batch_size=4).fit(X4, y)),
+    "loss_and_gradient": ("y", lambda m, loss, y: m.loss_and_gradient(X4, y, loss)),
+    "Loss.forward": ("target", lambda m, loss, y: fm.get_loss(loss).forward(
+        np.full((4, m.n_outputs), 1.0 / m.n_outputs), y)),
+    "Loss.backward": ("target", lambda m, loss, y: fm.get_loss(loss).backward(
+        np.full((4, m.n_outputs), 1.0 / m.n_outputs), y)),
+}
+
+# (id, model builder, loss, bad y, exception, key words; {y} is the argument's name)
+Y_CASES = [
+    ("nan", binary, "mse", np.array([[0], [np.nan], [1], [0.0]]), ValueError,
+     ["{y}", "1 NaN or infinite value", "(1, 0)"]),
+    ("inf-1d", binary, "mse", np.array([0, 1, np.inf, -np.inf]), ValueError,
+     ["{y}", "2 NaN or infinite values", "first at index 2"]),
+    ("rows", binary, "mse", Y4[:3], ValueError, ["4 samples", "{y} has 3"]),
+    ("outputs", binary, "mse", np.zeros((4, 2)), ValueError, ["{y} has 2 outputs", "has 1"]),
+    ("1-d-for-3-outputs", multi, "mse", np.zeros(4), ValueError, ["{y} is 1-D", "3 outputs", "(4, 3)"]),
+    ("3-d", binary, "mse", np.zeros((4, 1, 1)), ValueError, ["1-D or 2-D", "{y}", "(4, 1, 1)"]),
+    ("strings", binary, "mse", Y4.astype(str), TypeError, ["{y}", "numeric", "strings"]),
+    ("complex", binary, "mse", Y4.astype(complex), TypeError, ["{y}", "complex"]),
+    ("none", binary, "mse", None, TypeError, ["{y}", "None"]),
+    ("too-large-for-float32", lambda: binary(dtype=np.float32), "mse", np.array([0, 1, 1e39, 0]), ValueError,
+     ["{y}", "too large for float32", "1e+39"]),
+    ("bce-above-1", binary, "bce", Y4 * 2, ValueError, ["{y}", "bce", "[0, 1]", "to 2"]),
+    ("bce-negative", binary, "bce", Y4 - 0.5, ValueError, ["{y}", "bce", "[0, 1]", "-0.5"]),
+    ("ce-index-too-big", multi, "cross_entropy", np.array([0, 1, 3, 1]), ValueError,
+     ["{y}", "class index 3", "position 2", "3 outputs", "[0, 2]"]),
+    ("ce-index-negative", multi, "cross_entropy", np.array([0, -1, 2, 1]), ValueError,
+     ["{y}", "class index -1", "[0, 2]"]),
+    ("ce-index-not-integer", multi, "cross_entropy", np.array([0, 1.5, 2, 1]), ValueError,
+     ["{y}", "integer class indices", "one-hot"]),
+    ("ce-rows-not-summing-to-1", multi, "cross_entropy", np.ones((4, 3)), ValueError,
+     ["{y}", "one-hot or probability rows", "row 0 sums to 3"]),
+    ("ce-negative-probability", multi, "cross_entropy", np.array([[1.5, -0.5, 0]] * 4), ValueError,
+     ["{y}", "negative value -0.5"]),
+    ("ce-single-output", binary, "cross_entropy", Y4, ValueError,
+     ["{y}", "sums to 0", "one output per class", "bce"]),
+]
+
+
+def _hyper(**kw):
+    return lambda: fm.Trainer(binary(), **kw)
+
+
+def _chain():
+    return fm.Model([fm.Linear(2, 8), fm.Linear(4, 1)])
+
+
+def _set_weight(value):
+    m = binary()
+    m.layers[0].weight = value
+
+
+# Everything else: (id, call, exception, key words)
+OTHER_CASES = [
+    # hyperparameters
+    ("lr-zero", _hyper(lr=0), ValueError, ["'lr'", "finite float > 0", "Got 0"]),
+    ("lr-negative", _hyper(lr=-0.1), ValueError, ["'lr'", "> 0", "Got -0.1."]),
+    ("lr-nan", _hyper(lr=float("nan")), ValueError, ["'lr'", "finite", "nan"]),
+    ("lr-inf", _hyper(lr=float("inf")), ValueError, ["'lr'", "finite", "inf"]),
+    ("lr-string", _hyper(lr="0.1"), TypeError, ["'lr'", "real number", "'0.1'"]),
+    ("lr-adam-negative", _hyper(lr=-1, optimizer="adam"), ValueError, ["'lr'", "> 0", "-1"]),
+    ("batch-size-zero", _hyper(batch_size=0), ValueError, ["'batch_size'", ">= 1", "Got 0"]),
+    ("batch-size-negative", _hyper(batch_size=-5), ValueError, ["'batch_size'", ">= 1", "-5"]),
+    ("batch-size-fraction", _hyper(batch_size=2.5), TypeError, ["'batch_size'", "integer", "2.5"]),
+    ("epochs-negative", _hyper(epochs=-1), ValueError, ["'epochs'", ">= 0", "-1"]),
+    ("fit-epochs-negative", lambda: fm.Trainer(binary()).fit(X4, Y4, epochs=-3), ValueError,
+     ["'epochs'", ">= 0", "-3"]),
+    ("momentum-1", _hyper(momentum=1.0), ValueError, ["'momentum'", "< 1", "1.0"]),
+    ("momentum-negative", _hyper(momentum=-0.5), ValueError, ["'momentum'", ">= 0", "-0.5"]),
+    ("beta-1", _hyper(optimizer="adam", beta_1=1.0), ValueError, ["'beta_1'", "< 1"]),
+    ("beta-2", _hyper(optimizer="adam", beta_2=-0.1), ValueError, ["'beta_2'", ">= 0"]),
+    ("epsilon-zero", _hyper(optimizer="adam", epsilon=0), ValueError, ["'epsilon'", "> 0"]),
+    ("alpha-negative", _hyper(alpha=-1e-4), ValueError, ["'alpha'", ">= 0", "-0.0001"]),
+    ("target-loss-negative", _hyper(target_loss=-1), ValueError, ["'target_loss'", "> 0"]),
+    ("print-every-zero", _hyper(print_every=0), ValueError, ["'print_every'", ">= 1"]),
+    ("seed-string", _hyper(seed="abc"), TypeError, ["'seed'", "integer >= 0", "'abc'"]),
+    ("seed-negative", _hyper(seed=-1), ValueError, ["'seed'", "integer >= 0", "-1"]),
+    ("seed-float", _hyper(seed=1.5), TypeError, ["'seed'", "1.5"]),
+    ("shuffle-string", _hyper(shuffle="no"), TypeError, ["'shuffle'", "True or False", "'no'"]),
+    ("per-sample-string", _hyper(per_sample="yes"), TypeError, ["'per_sample'", "True or False"]),
+    ("nesterov-string", _hyper(momentum=0.9, nesterov="yes"), TypeError, ["'nesterov'", "True or False"]),
+    ("trainer-without-model", lambda: fm.Trainer("model"), TypeError, ["model", "fastmlp.Model", "str"]),
+    # names: valid list and the closest suggestion
+    ("loss-name", _hyper(loss="crossentropy"), ValueError,
+     ["'loss'", "'mse', 'half_mse', 'bce', 'cross_entropy'", "'crossentropy'", "Did you mean 'cross_entropy'"]),
+    ("loss-name-mae", _hyper(loss="mae"), ValueError, ["'loss'", "Got 'mae'", "Did you mean 'mse'"]),
+    ("loss-not-a-string", _hyper(loss=3), ValueError, ["'loss'", "Got 3"]),
+    ("optimizer-name", _hyper(optimizer="adamw"), ValueError,
+     ["'optimizer'", "'sgd', 'adam'", "'adamw'", "Did you mean 'adam'"]),
+    ("activation-name", lambda: fm.MLP([2, 3, 1], activation="rellu"), ValueError,
+     ["'activation'", "'relu', 'sigmoid', 'tanh', 'identity'", "Did you mean 'relu'"]),
+    ("output-name", lambda: fm.MLP([2, 3, 1], output="sigmod"), ValueError,
+     ["'output'", "'softmax'", "Did you mean 'sigmoid'"]),
+    ("init-name", lambda: fm.MLP([2, 3, 1], init="xavir"), ValueError,
+     ["'init'", "'xavier', 'glorot', 'he'", "Did you mean 'xavier'"]),
+    ("get-loss-name", lambda: fm.get_loss("hinge"), ValueError, ["'loss'", "'bce'", "'hinge'"]),
+    ("loss-and-gradient-loss-name", lambda: binary().loss_and_gradient(X4, Y4, "msee"), ValueError,
+     ["'loss'", "Did you mean 'mse'"]),
+    ("dataset-name", lambda: fm.datasets.get("xorr"), ValueError,
+     ["'dataset'", "'xor', 'line', 'celsius'", "Did you mean 'xor'"]),
+    # architecture
+    ("sizes-do-not-chain", _chain, ValueError,
+     ["do not chain", "layers[1]", "Linear(4, 1)", "expects 4 inputs", "gives 8"]),
+    ("softmax-not-last", lambda: fm.Model([fm.Linear(2, 8), fm.Softmax(), fm.Linear(8, 1)]), ValueError,
+     ["Softmax must be the last layer", "position 1 of 3"]),
+    ("first-layer-not-linear", lambda: fm.Model([fm.ReLU(), fm.Linear(2, 1)]), ValueError,
+     ["first layer must be Linear", "ReLU()"]),
+    ("no-layers", lambda: fm.Model([]), ValueError, ["at least one layer"]),
+    ("not-a-layer", lambda: fm.Model([fm.Linear(2, 1), "relu"]), TypeError, ["layers[1]", "'relu'"]),
+    ("layer-twice", lambda: (lambda r: fm.Model([fm.Linear(2, 2), r, fm.Linear(2, 2), r]))(fm.ReLU()),
+     ValueError, ["same layer object appears twice"]),
+    ("linear-zero-width", lambda: fm.Linear(0, 3), ValueError, ["'in_features'", ">= 1", "Got 0"]),
+    ("linear-fractional-width", lambda: fm.Linear(2, 2.5), TypeError, ["'out_features'", "integer", "2.5"]),
+    ("linear-weight-shape", lambda: fm.Linear(2, 3, weight=np.zeros((3, 2))), ValueError,
+     ["weight has shape (3, 2)", "expects (2, 3)"]),
+    ("linear-weight-nan", lambda: fm.Linear(1, 1, weight=[[np.nan]]), ValueError, ["weight", "NaN"]),
+    ("linear-bias-shape", lambda: fm.Linear(2, 3, bias=[1.0, 2.0]), ValueError, ["bias", "(3,)"]),
+    ("set-weight-nan", lambda: _set_weight(np.full((2, 4), np.nan)), ValueError,
+     ["weight", "8 NaN or infinite values"]),
+    ("set-weight-shape", lambda: _set_weight(np.zeros((4, 2))), ValueError, ["weight", "(2, 4)", "(4, 2)"]),
+    ("set-weight-strings", lambda: _set_weight(np.full((2, 4), "1")), TypeError, ["weight", "numeric"]),
+    ("mlp-one-size", lambda: fm.MLP([2]), ValueError, ["sizes", "at least", "[2]"]),
+    ("mlp-zero-width", lambda: fm.MLP([2, 0, 1]), ValueError, ["'out_features'", ">= 1", "Got 0"]),
+    ("dtype-int", lambda: fm.MLP([2, 1], dtype=np.int32), TypeError, ["dtype", "float32 or float64", "int32"]),
+    ("dtype-float16", lambda: fm.MLP([2, 1], dtype=np.float16), TypeError, ["float32 or float64", "float16"]),
+    ("dtype-nonsense", lambda: fm.MLP([2, 1], dtype="banana"), TypeError, ["float32 or float64", "'banana'"]),
+    ("model-seed", lambda: fm.MLP([2, 1], seed="x"), TypeError, ["'seed'", "'x'"]),
+    ("init-argument", lambda: fm.init.get("normal", std=-1), ValueError, ["'std'", "> 0", "-1"]),
+    # call order
+    ("backward-before-forward", lambda: binary().backward(np.zeros((4, 1))), RuntimeError,
+     ["backward()", "before forward()"]),
+    ("layer-backward-before-forward", lambda: fm.ReLU().backward(np.zeros((4, 1))), RuntimeError,
+     ["ReLU.backward()", "before forward()"]),
+    ("linear-outside-model", lambda: fm.Linear(2, 1).forward(X4), RuntimeError, ["not part of a Model"]),
+    # other library arguments
+    ("alpha-in-loss-and-gradient", lambda: binary().loss_and_gradient(X4, Y4, "mse", alpha=-1), ValueError,
+     ["'alpha'", ">= 0"]),
+    ("per-sample-in-loss-and-gradient", lambda: binary().loss_and_gradient(X4, Y4, "mse", per_sample="no"),
+     TypeError, ["'per_sample'"]),
+    ("loss-pred-nan", lambda: fm.get_loss("mse").forward(np.array([[np.nan]]), np.array([[1.0]])),
+     ValueError, ["pred", "NaN"]),
+    ("loss-shapes", lambda: fm.get_loss("mse").forward(np.zeros((3, 2)), np.zeros((3, 1))), ValueError,
+     ["target has 1 outputs", "2"]),
+    ("sparse-X", lambda: binary().predict(_sparse()), TypeError, ["X", "sparse", "toarray"]),
+    ("too-large-for-float32", lambda: binary(dtype=np.float32).predict(X_with((0, 1), value=1e300)),
+     ValueError, ["X", "1 value too large for float32", "(0, 1)", "1e+300", "float64"]),
+    ("datasets-n", lambda: fm.datasets.line(0), ValueError, ["'n'", ">= 1", "Got 0"]),
+    ("datasets-n-type", lambda: fm.datasets.celsius("10"), TypeError, ["'n'", "integer"]),
+]
+
+
+def _write(path, text, mode="w"):
+    with open(path, mode) as f:
+        f.write(text)
+    return path
+
+
+# Data files: (id, writer(tmp_path) -> path, load kwargs, key words); all raise DataError (a ValueError).
+FILE_CASES = [
+    ("missing", lambda d: os.path.join(d, "nope.csv"), {}, ["nope.csv", "no such file"]),
+    ("non-numeric", lambda d: _write(os.path.join(d, "a.csv"), "a,b\n1,x\n"), {}, ["non-numeric", "'x'", "row 2"]),
+    ("nan", lambda d: _write(os.path.join(d, "a.csv"), "a,b\n1,2\nnan,3\n"), {}, ["NaN or infinite", "row 2"]),
+    ("ragged", lambda d: _write(os.path.join(d, "a.csv"), "a,b\n1,2\n3\n"), {}, ["row 3", "1 cells", "header has 2"]),
+    ("header-only", lambda d: _write(os.path.join(d, "a.csv"), "a,b\n"), {}, ["header row", "data row"]),
+    ("not-utf8", lambda d: _write(os.path.join(d, "a.csv"), b"a,b\n\xff\xfe,1\n", "wb"), {}, ["UTF-8"]),
+    ("one-column", lambda d: _write(os.path.join(d, "a.csv"), "a\n1\n2\n"), {}, ["feature column", "target"]),
+    ("unknown-target", lambda d: _write(os.path.join(d, "a.csv"), "a,b\n1,2\n"), {"target": "c"},
+     ["no column named 'c'", "a, b"]),
+    ("target-index", lambda d: _write(os.path.join(d, "a.csv"), "a,b\n1,2\n"), {"target": 5},
+     ["index 5", "out of range"]),
+    ("npy-3d", lambda d: (np.save(os.path.join(d, "a.npy"), np.zeros((2, 2, 2))), os.path.join(d, "a.npy"))[1],
+     {}, ["2-D", "(2, 2, 2)"]),
+    ("npy-objects", lambda d: (np.save(os.path.join(d, "a.npy"), np.array([[1, "x"]], dtype=object)),
+                               os.path.join(d, "a.npy"))[1], {}, ["a.npy"]),
+    ("npy-strings", lambda d: (np.save(os.path.join(d, "a.npy"), np.array([["1", "x"]])),
+                               os.path.join(d, "a.npy"))[1], {}, ["dtype", "expected numbers"]),
+    ("npz-keys", lambda d: (np.savez(os.path.join(d, "a.npz"), a=np.zeros((2, 2)), b=np.zeros(2)),
+                            os.path.join(d, "a.npz"))[1], {}, ["'X' and 'y'"]),
+    ("garbage-npy", lambda d: _write(os.path.join(d, "a.npy"), b"\x93NUMPY garbage", "wb"), {}, ["not a readable"]),
+]
+
+
+# -- the tripwire: no compiled code may run while validating ------------------------------------
+
+@pytest.fixture
+def tripwire(monkeypatch):
+    """Replace every compiled kernel by a function that fails the test if called."""
+    def make(name):
+        def tripped(*args, **kwargs):
+            raise AssertionError(f"compiled kernel {name} was called before validation finished")
+        return tripped
+    for name in dir(K):
+        if hasattr(getattr(K, name), "signatures"):
+            monkeypatch.setattr(K, name, make(name))
+
+
+def test_the_tripwire_trips(tripwire):
+    with pytest.raises(AssertionError, match="compiled kernel predict_into was called"):
+        binary().predict(X4)
+    with pytest.raises(AssertionError, match="compiled kernel train_epochs was called"):
+        fm.Trainer(binary(), batch_size=4, epochs=1).fit(X4, Y4)
+
+
+def assert_message(excinfo, words):
+    msg = str(excinfo.value)
+    for w in words:
+        assert w.lower() in msg.lower(), f"{w!r} not in message: {msg}"
+
+
+@pytest.mark.parametrize("entry", list(X_ENTRIES))
+@pytest.mark.parametrize("case_id,X,exc,words", X_CASES, ids=[c[0] for c in X_CASES])
+def test_bad_X(tripwire, entry, case_id, X, exc, words):
+    with pytest.raises(exc) as excinfo:
+        X_ENTRIES[entry](X)
+    assert_message(excinfo, words)
+
+
+@pytest.mark.parametrize("entry", list(Y_ENTRIES))
+@pytest.mark.parametrize("case_id,build,loss,y,exc,words", Y_CASES, ids=[c[0] for c in Y_CASES])
+def test_bad_y(tripwire, entry, case_id, build, loss, y, exc, words):
+    name, call = Y_ENTRIES[entry]
+    if entry.startswith("Loss.") and case_id == "too-large-for-float32":
+        pytest.skip("a Loss takes its dtype from pred (float64 here)")
+    with pytest.raises(exc) as excinfo:
+        call(build(), loss, y)
+    assert_message(excinfo, [w.format(y=name) for w in words])
+
+
+@pytest.mark.parametrize("case_id,call,exc,words", OTHER_CASES, ids=[c[0] for c in OTHER_CASES])
+def test_bad_argument(tripwire, case_id, call, exc, words):
+    with pytest.raises(exc) as excinfo:
+        call()
+    assert_message(excinfo, words)
+
+
+@pytest.mark.parametrize("case_id,make,kwargs,words", FILE_CASES, ids=[c[0] for c in FILE_CASES])
+def test_bad_data_file(tripwire, tmp_path, case_id, make, kwargs, words):
+    path = make(str(tmp_path))
+    with pytest.raises(fm.datasets.DataError) as excinfo:
+        fm.datasets.load(path, **kwargs)
+    assert isinstance(excinfo.value, ValueError)
+    assert_message(excinfo, words)
+
+
+def test_every_error_is_a_value_or_type_error():
+    """The table's exception types are what callers can catch generically."""
+    for case in X_CASES + [c[:1] + c[3:] for c in Y_CASES]:
+        assert case[-2] in (ValueError, TypeError)
+    for case in OTHER_CASES:
+        assert case[2] in (ValueError, TypeError, RuntimeError)
+        if case[2] is RuntimeError:
+            assert "before forward" in " ".join(case[3]) or "not part of a Model" in case[3][0]
+
+
+def test_dout_of_the_wrong_shape():
+    m = binary()
+    m.forward(X4)
+    with pytest.raises(ValueError, match=r"dout has shape \(4, 2\), but the last forward\(\) produced \(4, 1\)"):
+        m.backward(np.zeros((4, 2)))
+
+
+# -- batch_size larger than the data: clipped with a warning (as scikit-learn does) --------------
+
+def test_batch_size_larger_than_data_is_clipped_with_a_warning():
+    m1, m2 = binary(), binary()
+    with pytest.warns(UserWarning, match=r"batch_size=32 is larger than the 4 samples; clipping it to 4"):
+        h1 = fm.Trainer(m1, lr=0.5, batch_size=32, epochs=5, seed=0).fit(X4, Y4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        h2 = fm.Trainer(m2, lr=0.5, batch_size=4, epochs=5, seed=0).fit(X4, Y4)
+    np.testing.assert_array_equal(h1.loss, h2.loss)
+    np.testing.assert_array_equal(m1.params, m2.params)
+
+
+def test_predict_warns_instead_of_returning_silent_inf():
+    m = fm.MLP([2, 3, 1], dtype=np.float32, seed=0)
+    m.layers[0].weight = np.full((2, 3), 10.0)
+    with pytest.warns(RuntimeWarning, match=r"predict produced 2 NaN or infinite output values.*float32"):
+        out = m.predict(np.full((2, 2), 3e37))
+    assert not np.isfinite(out).any()
+
+
+# -- accepted inputs: converted, equal results, and never a new compiled specialisation ----------
+
+def _variants(A):
+    """The same numbers as A in every layout and type the library accepts."""
+    big = np.zeros((A.shape[0] * 2, A.shape[1] + 1))
+    big[::2, 1:] = A
+    return {
+        "list": A.tolist(),
+        "tuple": tuple(map(tuple, A.tolist())),
+        "fortran": np.asfortranarray(A),
+        "read-only": ro(A),
+        "strided": big[::2, 1:],
+        "float32": A.astype(np.float32),
+        "big-endian": A.astype(">f8"),
+        "int32": A.astype(np.int32),
+        "int64": A.astype(np.int64),
+        "uint8": A.astype(np.uint8),
+        "bool": A.astype(bool),
+        "object-numbers": A.astype(object),
+    }
+
+
+def _signature_counts():
+    return {name: len(getattr(K, name).signatures) for name in dir(K)
+            if hasattr(getattr(K, name), "signatures")}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_converted_inputs_give_the_same_results_and_compile_nothing(dtype):
+    X, y = fm.datasets.xor()          # 0/1 values: exact in every variant
+    loss = fm.get_loss("bce")
+
+    def run(Xv, yv):
+        m = binary(dtype=dtype)
+        t = fm.Trainer(m, loss="bce", lr=0.5, batch_size=2, epochs=3, seed=1)
+        h = t.fit(Xv, yv)
+        out = m.predict(Xv)
+        f = m.forward(Xv)
+        dx = m.backward(np.ones_like(f))
+        lg = m.loss_and_gradient(Xv, yv, "bce")
+        return [h.loss, m.params.copy(), out, f, dx, np.array([lg]), m.grads.copy(),
+                np.array([loss.forward(out, yv)]), loss.backward(out, yv)]
+
+    expected = run(X, y)                  # warm-up: compiles (or loads) once per dtype
+    before = _signature_counts()
+    xs, ys = _variants(X), _variants(y)
+    ys["1-d"] = y.ravel()
+    ys["1-d-strided"] = np.repeat(y.ravel(), 2)[::2]
+    for key in xs:
+        got = run(xs[key], y)
+        for a, b in zip(expected, got):
+            np.testing.assert_array_equal(a, b, err_msg=f"X as {key}")
+    for key in ys:
+        got = run(X, ys[key])
+        for a, b in zip(expected, got):
+            np.testing.assert_array_equal(a, b, err_msg=f"y as {key}")
+    # numpy scalars for the settings are normalised too
+    m = binary(dtype=dtype)
+    fm.Trainer(m, loss="bce", lr=np.float32(0.5), batch_size=np.int32(2), epochs=np.int64(2),
+               seed=np.int64(1), alpha=np.float16(0.01), momentum=np.float32(0.5),
+               nesterov=np.bool_(True), shuffle=np.bool_(True)).fit(X, y)
+    fm.Trainer(m, loss="bce", lr=1, batch_size=2.0, epochs=2, alpha=0, optimizer="adam",
+               beta_1=np.float32(0.8)).fit(X, y)
+    m.loss_and_gradient(X, y, "bce", alpha=np.float32(0.1), per_sample=np.bool_(True))
+    after = _signature_counts()
+    grown = {k: (before[k], after[k]) for k in after if after[k] != before[k]}
+    assert not grown, f"new compiled specialisations: {grown}"
+
+
+def test_inputs_are_not_modified():
+    X = np.asfortranarray(fm.datasets.line(20, seed=0)[0])
+    y = fm.datasets.line(20, seed=0)[1]
+    X0, y0 = X.copy(), y.copy()
+    m = fm.MLP([2, 3, 1], output="sigmoid", seed=0)
+    fm.Trainer(m, loss="bce", lr=0.1, batch_size=5, epochs=2, seed=0).fit(X, y)
+    m.predict(X)
+    m.loss_and_gradient(X, y, "bce")
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(y, y0)
+    assert X.flags.f_contiguous
+
+
+def test_integer_and_boolean_class_targets_mean_one_hot_rows():
+    m = multi()
+    onehot = np.eye(3)[Y3]
+    a = m.loss_and_gradient(X4, onehot, "cross_entropy")
+    for labels in (Y3, Y3.astype(np.int8), Y3.astype(float), Y3.tolist()):
+        assert m.loss_and_gradient(X4, labels, "cross_entropy") == a
+    m2 = fm.MLP([2, 4, 2], output="softmax", seed=0)
+    b = m2.loss_and_gradient(X4, np.eye(2)[[0, 1, 1, 0]], "cross_entropy")
+    assert m2.loss_and_gradient(X4, np.array([False, True, True, False]), "cross_entropy") == b
+
+
+def test_probability_targets_within_rounding_are_accepted():
+    m = multi(dtype=np.float32)
+    p = np.random.default_rng(0).dirichlet(np.ones(3), size=4)      # rows sum to 1 up to rounding
+    assert np.isfinite(m.loss_and_gradient(X4, p, "cross_entropy"))
+    assert np.isfinite(m.loss_and_gradient(X4, p.astype(np.float32), "cross_entropy"))
+
+
+# -- estimators and CLI, once they exist --------------------------------------------------------
+
+def _estimators():
+    return pytest.importorskip("fastmlp.estimators")
+
+
+ESTIMATOR_CASES = [
+    # (id, fit X, fit y, exception, key words)
+    ("nan", X_with((1, 1)), [0, 1, 1, 0], ValueError, ["NaN"]),
+    ("3-d", np.zeros((4, 2, 1)), [0, 1, 1, 0], ValueError, ["2"]),
+    ("rows", X4, [0, 1, 1], ValueError, ["4", "3"]),
+    # scikit-learn converts numeric strings ("0.5") for its MLPs; the estimators may too, but never "a"
+    ("strings", np.array([["a", "b"]] * 4), [0, 1, 1, 0], (TypeError, ValueError), []),
+    ("complex", X4.astype(complex), [0, 1, 1, 0], (TypeError, ValueError), ["complex"]),
+    ("empty", np.zeros((0, 2)), [], ValueError, []),
+]
+
+
+@pytest.mark.parametrize("case_id,X,y,exc,words", ESTIMATOR_CASES, ids=[c[0] for c in ESTIMATOR_CASES])
+@pytest.mark.parametrize("kind", ["MLPClassifier", "MLPRegressor"])
+def test_estimators_refuse_bad_input(kind, case_id, X, y, exc, words):
+    est_mod = _estimators()
+    cls = getattr(est_mod, kind, None)
+    if cls is None:
+        pytest.skip(f"fastmlp.estimators has no {kind}")
+    with pytest.raises(exc) as excinfo:
+        cls(max_iter=2).fit(X, np.asarray(y))
+    assert_message(excinfo, words)
+
+
+@pytest.mark.parametrize("kind", ["MLPClassifier", "MLPRegressor"])
+def test_estimators_predict_before_fit_is_not_fitted_error(kind):
+    est_mod = _estimators()
+    cls = getattr(est_mod, kind, None)
+    if cls is None:
+        pytest.skip(f"fastmlp.estimators has no {kind}")
+    with pytest.raises(ValueError) as excinfo:       # scikit-learn's or fastmlp's NotFittedError
+        cls().predict(X4)
+    assert type(excinfo.value).__name__ == "NotFittedError"
+    assert isinstance(excinfo.value, AttributeError)
+    assert_message(excinfo, [f"This {kind} instance is not fitted yet", "fit"])
+
+
+@pytest.mark.parametrize("kind", ["MLPClassifier", "MLPRegressor"])
+@pytest.mark.parametrize("param,value,exc,word", [
+    ("learning_rate_init", -0.1, ValueError, "learning_rate_init"),
+    ("batch_size", 0, ValueError, "batch_size"),
+    ("max_iter", -1, ValueError, "max_iter"),
+    ("activation", "rellu", ValueError, "activation"),
+    ("solver", "adamw", ValueError, "solver"),
+])
+def test_estimators_refuse_bad_hyperparameters(kind, param, value, exc, word):
+    est_mod = _estimators()
+    cls = getattr(est_mod, kind, None)
+    if cls is None:
+        pytest.skip(f"fastmlp.estimators has no {kind}")
+    if param not in cls().get_params():
+        pytest.skip(f"{kind} has no parameter {param}")
+    with pytest.raises(exc) as excinfo:
+        cls(**{param: value}).fit(X4, np.array([0, 1, 1, 0]))
+    assert_message(excinfo, [word])
