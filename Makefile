@@ -30,14 +30,19 @@ train: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
 
-# Kernel and workload benchmarks (pytest-benchmark), then the peer comparison.
+# Kernel and workload benchmarks (pytest-benchmark), start-up time and peak
+# memory as whole processes, then the peer comparison (peers not installed
+# are listed as skipped). BENCH_ARGS passes options on, e.g. BENCH_ARGS=--quick.
+BENCH_ARGS ?=
 bench: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q bench --benchmark-only --benchmark-columns=min,median,mean,rounds
-	$(BIN)/fastmlp bench
+	$(BIN)/python -m pytest -q bench --benchmark-only --benchmark-group-by=func --benchmark-sort=name \
+		--benchmark-columns=min,median,rounds --benchmark-max-time=0.25
+	$(BIN)/python bench/startup.py
+	$(BIN)/fastmlp bench $(BENCH_ARGS)
 
-# The same comparison with PyTorch and JAX installed (the `compare` extra).
+# The comparison with PyTorch and JAX installed (the `compare` extra).
 compare: $(VENV)/.installed-compare
-	$(BIN)/fastmlp bench
+	$(BIN)/fastmlp bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .benchmarks .hypothesis
