@@ -42,9 +42,11 @@ N_IHYPER = 7
 S_EPOCHS, S_STOP = 0, 1
 STOP_NONE, STOP_TARGET, STOP_DIVERGED = 0, 1, 2
 
-# Below this many multiply-adds a matrix product runs in a hand loop: a BLAS call
-# has a fixed cost that dominates for XOR-sized layers (see bench/).
-SMALL_PRODUCT = 2048
+# Up to this many multiply-adds a matrix product runs in a hand loop: a BLAS
+# call costs about 0.1-0.2 us however small the product, which dominates for
+# XOR-sized layers; from about 1,000 multiply-adds on, BLAS wins even at
+# (32, 2) @ (2, 16) (measured with bench/test_kernels.py and a numba loop).
+SMALL_PRODUCT = 256
 
 # Safe fastmath subset: "nnan"/"ninf" would turn isnan/isfinite into constants
 # and break divergence detection; "afn" is left out to keep exp/log accurate.
@@ -66,21 +68,76 @@ def _jit(fn):
 # ---------------------------------------------------------------------------
 
 
+# Hand loops for tiny products. Each runs its longest dimension innermost: a
+# length-1 inner loop costs tens of cycles per entry (vector prologue and
+# epilogue) and dominated XOR-sized steps before.
+
+
 @_jit
-def _matmul(a, b, out):
-    """a (m, k), b (k, n) -> out (m, n); a or b may be transposed views."""
+def _small_nn(a, b, out):
+    """a (m, k), b (k, n) -> out (m, n) = a @ b."""
     m, k = a.shape
     n = b.shape[1]
-    if m * k * n > SMALL_PRODUCT:
-        np.dot(a, b, out)
-        return
-    for i in range(m):
-        for j in range(n):
-            out[i, j] = 0.0
-        for p in range(k):
-            aip = a[i, p]
+    if n >= k:
+        for i in range(m):
             for j in range(n):
-                out[i, j] += aip * b[p, j]
+                out[i, j] = 0.0
+            for p in range(k):
+                aip = a[i, p]
+                for j in range(n):
+                    out[i, j] += aip * b[p, j]
+    else:
+        for i in range(m):
+            for j in range(n):
+                s = 0.0
+                for p in range(k):
+                    s += a[i, p] * b[p, j]
+                out[i, j] = s
+
+
+@_jit
+def _small_tn(a, b, out):
+    """a (m, k), b (m, n) -> out (k, n) = a.T @ b, without a transposed view."""
+    m, k = a.shape
+    n = b.shape[1]
+    if n >= m:
+        for p in range(k):
+            for j in range(n):
+                out[p, j] = 0.0
+        for i in range(m):
+            for p in range(k):
+                aip = a[i, p]
+                for j in range(n):
+                    out[p, j] += aip * b[i, j]
+    else:
+        for p in range(k):
+            for j in range(n):
+                s = 0.0
+                for i in range(m):
+                    s += a[i, p] * b[i, j]
+                out[p, j] = s
+
+
+@_jit
+def _small_nt(a, b, out):
+    """a (m, n), b (k, n) -> out (m, k) = a @ b.T, without a transposed view."""
+    m, n = a.shape
+    k = b.shape[0]
+    if n >= k:
+        for i in range(m):
+            for p in range(k):
+                s = 0.0
+                for j in range(n):
+                    s += a[i, j] * b[p, j]
+                out[i, p] = s
+    else:
+        for i in range(m):
+            for p in range(k):
+                out[i, p] = 0.0
+            for j in range(n):
+                aij = a[i, j]
+                for p in range(k):
+                    out[i, p] += aij * b[p, j]
 
 
 @_jit
@@ -100,7 +157,10 @@ def sigmoid_scalar(v):
 @_jit
 def linear_forward(x, w, b, has_bias, out):
     """x (n, d_in), w (d_in, d_out), b (d_out,) -> out (n, d_out) = x @ w + b."""
-    _matmul(x, w, out)
+    if x.shape[0] * w.shape[0] * w.shape[1] > SMALL_PRODUCT:
+        np.dot(x, w, out)
+    else:
+        _small_nn(x, w, out)
     if has_bias:
         n, d = out.shape
         for i in range(n):
@@ -112,7 +172,11 @@ def linear_forward(x, w, b, has_bias, out):
 def linear_backward(x, w, dout, has_bias, gw, gb, need_dx, dx):
     """x (n, d_in), w (d_in, d_out), dout (n, d_out) -> gw (d_in, d_out),
     gb (d_out,), and dx (n, d_in) when need_dx. Gradients are overwritten."""
-    _matmul(x.T, dout, gw)
+    small = x.shape[0] * w.shape[0] * w.shape[1] <= SMALL_PRODUCT
+    if small:
+        _small_tn(x, dout, gw)
+    else:
+        np.dot(x.T, dout, gw)
     if has_bias:
         n, d = dout.shape
         for j in range(d):
@@ -121,7 +185,10 @@ def linear_backward(x, w, dout, has_bias, gw, gb, need_dx, dx):
             for j in range(d):
                 gb[j] += dout[i, j]
     if need_dx:
-        _matmul(dout, w.T, dx)
+        if small:
+            _small_nt(dout, w, dx)
+        else:
+            np.dot(dout, w.T, dx)
 
 
 @_jit
