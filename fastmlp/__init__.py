@@ -25,4 +25,20 @@ __all__ = [
     "Loss", "get_loss", "SGD", "Adam", "get_optimizer",
     "datasets", "init", "kernels", "reference",
     "load",
+    "MLPClassifier", "MLPRegressor",
 ]
+
+_LAZY = ("MLPClassifier", "MLPRegressor")
+
+
+def __getattr__(name):
+    # The scikit-learn estimators import scikit-learn: load them on first access
+    # only, so that `import fastmlp` never imports sklearn.
+    if name in _LAZY:
+        try:
+            from . import estimators
+        except ImportError as exc:
+            raise ImportError(f"fastmlp.{name} needs scikit-learn ({exc}); install it with "
+                              f"pip install 'fastmlp[sklearn]'.") from exc
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'fastmlp' has no attribute {name!r}")

@@ -1,0 +1,730 @@
+"""scikit-learn compatible estimators: ``fastmlp.MLPClassifier`` and ``fastmlp.MLPRegressor``.
+
+Drop-in replacements for ``sklearn.neural_network.MLPClassifier`` / ``MLPRegressor``:
+the same parameters, defaults, fitted attributes and methods, and the same numbers.
+Weights are initialised from ``random_state`` exactly as scikit-learn does, the
+samples are shuffled with scikit-learn's own draws, and every update uses
+scikit-learn's formulas (SGD with momentum or Nesterov momentum, Adam, the L2
+penalty ``alpha``), so a fit with the same ``random_state`` gives the same
+weights as scikit-learn's to rounding. The minibatch loop runs in fastmlp's
+compiled engine (``fastmlp.Trainer``); Python only steps in between epochs for
+scikit-learn's per-epoch logic (learning-rate schedules, ``tol`` /
+``n_iter_no_change``, early stopping on a validation split). L-BFGS runs
+through ``scipy.optimize.minimize`` with the loss and gradient computed by one
+compiled call.
+
+This module imports scikit-learn; ``import fastmlp`` does not (the two names
+are loaded on first access).
+
+>>> import fastmlp as fm
+>>> X, y = fm.datasets.line(200)
+>>> clf = fm.MLPClassifier((16, 16), solver="sgd", learning_rate_init=0.1, batch_size=32,
+...                        max_iter=50, n_iter_no_change=50, random_state=0).fit(X, y.ravel())
+>>> bool(clf.score(X, y.ravel()) > 0.9)
+True
+"""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.optimize
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
+from sklearn.utils.optimize import _check_optimize_result
+from sklearn.utils.validation import check_is_fitted
+
+try:  # scikit-learn >= 1.6
+    from sklearn.utils.validation import validate_data
+except ImportError:  # pragma: no cover - older scikit-learn
+    def validate_data(estimator, X="no_validation", y="no_validation", **kwargs):
+        return estimator._validate_data(X, y, **kwargs)
+
+from . import kernels as K
+from .layers import Linear
+from .model import MLP
+from .trainer import Trainer, TrainingDiverged
+from .validation import check_dtype
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+_STOCHASTIC_SOLVERS = ("sgd", "adam")
+# scikit-learn's activation names -> fastmlp's.
+_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+# scikit-learn's output activation -> (fastmlp output layer, fastmlp loss).
+_OUTPUTS = {"logistic": ("sigmoid", "bce"), "softmax": ("softmax", "cross_entropy"),
+            "identity": ("identity", "half_mse")}
+_NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain large "
+               "values and need to be preprocessed.")
+
+
+def _parameter_constraints():
+    return {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        # scikit-learn allows momentum == 1; the engine's SGD needs momentum < 1.
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "dtype": "no_validation",  # checked by fastmlp.validation.check_dtype in fit
+    }
+
+
+class _BaseMLP(BaseEstimator):
+    """Shared machinery of MLPClassifier and MLPRegressor (not for direct use).
+
+    The network lives in a ``fastmlp.Model`` (``self._model``); ``coefs_`` and
+    ``intercepts_`` are lists of views into its flat parameter buffer. Arrays
+    assigned to them (``est.coefs_ = [...]`` or ``est.coefs_[0] = ...``) are
+    copied into the model before the next prediction or training step.
+    """
+
+    _parameter_constraints = _parameter_constraints()
+
+    # -- the network ----------------------------------------------------------------
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        if not hasattr(sizes, "__iter__"):
+            sizes = [sizes]
+        sizes = list(sizes)
+        if np.any(np.array(sizes) <= 0):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+        return [int(s) for s in sizes]
+
+    def _fit_dtype(self, first_pass):
+        """dtype for X: the model's once it exists, else the `dtype` parameter,
+        else X's own (float32 stays float32, anything else becomes float64)."""
+        if not first_pass and getattr(self, "_model", None) is not None:
+            return self._model.dtype
+        if self.dtype is None:
+            return (np.float64, np.float32)
+        return check_dtype(self.dtype)
+
+    def _linear_layers(self):
+        return [layer for layer in self._model.layers if isinstance(layer, Linear)]
+
+    def _bind_attributes(self):
+        """Point coefs_ / intercepts_ at the model's parameters."""
+        linear = self._linear_layers()
+        self.coefs_ = [layer.weight for layer in linear]
+        self.intercepts_ = [layer.bias for layer in linear]
+
+    def _sync_attributes(self):
+        """Copy arrays the user assigned to coefs_ / intercepts_ into the model."""
+        linear = self._linear_layers()
+        coefs, intercepts = self.coefs_, self.intercepts_
+        if len(coefs) != len(linear) or len(intercepts) != len(linear):
+            raise ValueError(f"coefs_ and intercepts_ must hold {len(linear)} arrays each (one per layer); "
+                             f"got {len(coefs)} and {len(intercepts)}.")
+        changed = False
+        for i, layer in enumerate(linear):
+            for name, given, own in (("coefs_", coefs[i], layer.weight), ("intercepts_", intercepts[i], layer.bias)):
+                if given is own:
+                    continue
+                given = np.asarray(given)
+                if given.shape != own.shape:
+                    raise ValueError(f"{name}[{i}] has shape {given.shape}, but the network expects {own.shape}.")
+                own[...] = given
+                changed = True
+        if changed or not isinstance(coefs, list) or not isinstance(intercepts, list):
+            self._bind_attributes()
+
+    def _build(self, layer_units, dtype):
+        """A fastmlp Model for these widths, initialised as scikit-learn does:
+        Glorot-uniform weights and biases drawn from self._random_state."""
+        output, _ = _OUTPUTS[self.out_activation_]
+        model = MLP(layer_units, activation=_ACTIVATIONS[self.activation], output=output,
+                    dtype=dtype, init="zeros")
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        for layer in [l for l in model.layers if isinstance(l, Linear)]:
+            fan_in, fan_out = layer.in_features, layer.out_features
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            layer.weight[...] = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
+            layer.bias[...] = self._random_state.uniform(-bound, bound, fan_out)
+        return model
+
+    def _initialize(self, Y, layer_units, dtype):
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = Y.shape[1]
+        self.n_layers_ = len(layer_units)
+        self.out_activation_ = self._output_activation()
+        self._model = self._build(layer_units, dtype)
+        self._trainer = None
+        self._bind_attributes()
+        self._best_params = self._model.params.copy()
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+
+    @property
+    def _loss_name(self):
+        return _OUTPUTS[self.out_activation_][1]
+
+    def _split_penalty(self):
+        """scikit-learn reports a multi-output squared error as the mean over
+        outputs while its gradient (and the engine's per-sample loss) sums over
+        them; with alpha > 0 the penalty cannot be told apart from an epoch's
+        mean, so each batch then runs as its own engine call."""
+        return self._loss_name == "half_mse" and self.n_outputs_ > 1 and self.alpha > 0
+
+    def _penalty(self, rows):
+        sq = sum(float(np.dot(w.ravel(), w.ravel())) for w in self.coefs_)
+        return 0.5 * self.alpha * sq / rows
+
+    # -- fitting --------------------------------------------------------------------
+    def _fit(self, X, y, incremental=False):
+        if self._loss_param() == "poisson":
+            raise ValueError("loss='poisson' is not supported by fastmlp (it needs an exponential output "
+                             "layer); use loss='squared_error' or scikit-learn's MLPRegressor.")
+        hidden = self._hidden_sizes()
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        X, Y = self._validate_input(X, y, incremental, reset=first_pass, dtype=self._fit_dtype(first_pass))
+        if Y.ndim == 1:
+            Y = Y.reshape((-1, 1))
+        n_samples, n_features = X.shape
+        layer_units = [n_features] + hidden + [Y.shape[1]]
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(Y, layer_units, X.dtype.type)
+        else:
+            self._sync_attributes()
+            if list(layer_units) != self._model.sizes:
+                raise ValueError(f"The network has layer sizes {self._model.sizes}, but this call needs "
+                                 f"{layer_units} (hidden_layer_sizes or the number of outputs changed); "
+                                 f"set warm_start=False to start a new network.")
+            self.n_outputs_ = Y.shape[1]
+        dtype = self._model.dtype
+        X = np.require(X, dtype, ["C", "W", "A"])
+        Y = np.require(Y, dtype, ["C", "W", "A"])
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self._fit_stochastic(X, Y, incremental)
+        else:
+            self._fit_lbfgs(X, Y)
+        if not np.all(np.isfinite(self._model.params)):
+            raise ValueError(_NON_FINITE)
+        return self
+
+    def _loss_param(self):
+        return "squared_error"
+
+    def _new_trainer(self, batch_size):
+        sgd = self.solver == "sgd"
+        return Trainer(self._model, loss=self._loss_name, lr=self.learning_rate_init, batch_size=batch_size,
+                       shuffle=False, seed=0, optimizer=self.solver,
+                       momentum=self.momentum if sgd else 0.0,
+                       nesterov=bool(sgd and self.nesterovs_momentum and self.momentum > 0),
+                       beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
+                       alpha=self.alpha, per_sample=True)
+
+    def _run_epochs(self, tr, X, Y, epochs):
+        """Train `epochs` epochs over X, Y in their order. Returns (the epoch
+        losses in scikit-learn's convention, interrupted?)."""
+        scale = 1.0 / self.n_outputs_ if self._loss_name == "half_mse" else 1.0
+        if self._split_penalty():
+            n, batch = X.shape[0], tr.batch_size
+            total = 0.0
+            try:
+                for start in range(0, n, batch):
+                    stop = min(start + batch, n)
+                    rows = stop - start
+                    pen = self._penalty(rows)
+                    tr.batch_size = rows
+                    value = tr.fit(X[start:stop], Y[start:stop], epochs=1).loss[0]
+                    total += ((value - pen) * scale + pen) * rows
+            except TrainingDiverged:
+                raise _Diverged() from None
+            finally:
+                tr.batch_size = batch
+            return np.array([total / n]), False
+        interrupted = False
+        try:
+            history = tr.fit(X, Y, epochs=epochs)
+        except KeyboardInterrupt:
+            history = tr.history
+            interrupted = True
+        except TrainingDiverged:
+            raise _Diverged() from None
+        return history.loss * scale, interrupted
+
+    def _chunk(self, shuffled, early_stopping):
+        """How many epochs may run in one engine call: as many as cannot change
+        scikit-learn's course. Without per-epoch shuffles, validation or a
+        per-epoch learning rate, nothing happens between epochs until
+        _no_improvement_count can exceed n_iter_no_change."""
+        if shuffled or early_stopping or self._split_penalty():
+            return 1
+        if self.solver == "sgd" and self.learning_rate == "invscaling":
+            return 1
+        room = self.n_iter_no_change + 1 - self._no_improvement_count
+        if not np.isfinite(room):
+            return self.max_iter
+        return max(1, int(room))
+
+    def _fit_stochastic(self, X, Y, incremental):
+        if not incremental or getattr(self, "_trainer", None) is None:
+            self._trainer = None  # built below, once the batch size is known
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        early_stopping = self.early_stopping
+        if early_stopping:
+            # Like scikit-learn: stratify binary problems only (not multi-class, not multi-label).
+            stratify = Y.astype(bool) if (self._is_classifier and self.n_outputs_ == 1) else None
+            X_train, X_val, Y_train, y_val = train_test_split(
+                X, Y, random_state=self._random_state, test_size=self.validation_fraction, stratify=stratify)
+            if X_val.shape[0] < 2:
+                raise ValueError("The validation set is too small. Increase 'validation_fraction' "
+                                 "or the size of your dataset.")
+            if self._is_classifier:
+                y_val = self._label_binarizer.inverse_transform(y_val)
+            X_train = np.ascontiguousarray(X_train)
+            Y_train = np.ascontiguousarray(Y_train)
+            X_val = np.ascontiguousarray(X_val)
+        else:
+            X_train, Y_train, X_val, y_val = X, Y, None, None
+
+        n_samples = X_train.shape[0]
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
+            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+        if self._trainer is None:
+            self._trainer = self._new_trainer(batch_size)
+        tr = self._trainer
+        tr.batch_size = batch_size
+
+        sample_idx = np.arange(n_samples)
+        self.n_iter_ = 0
+        try:
+            while self.n_iter_ < self.max_iter:
+                count = min(self._chunk(self.shuffle, early_stopping), self.max_iter - self.n_iter_)
+                if incremental:
+                    count = 1
+                if self.shuffle:
+                    # sklearn.utils.shuffle(sample_idx, random_state=...) draws exactly this.
+                    perm = np.arange(n_samples)
+                    self._random_state.shuffle(perm)
+                    sample_idx = sample_idx[perm]
+                    Xe, Ye = X_train[sample_idx], Y_train[sample_idx]
+                else:
+                    Xe, Ye = X_train, Y_train
+                try:
+                    losses, interrupted = self._run_epochs(tr, Xe, Ye, count)
+                except _Diverged:
+                    if early_stopping:
+                        self._model.params[...] = self._best_params
+                        warnings.warn(f"Training diverged in epoch {self.n_iter_ + 1}; the weights of the best "
+                                      f"validation score are kept.", ConvergenceWarning)
+                        return
+                    raise ValueError(_NON_FINITE) from None
+                stop = False
+                for loss in losses:
+                    stop = self._end_epoch(float(loss), n_samples, early_stopping, X_val, y_val)
+                    if stop or incremental:
+                        stop = True
+                        break
+                    if self.n_iter_ == self.max_iter:
+                        warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
+                                      f"the optimization hasn't converged yet.", ConvergenceWarning)
+                if interrupted:
+                    raise KeyboardInterrupt
+                if stop:
+                    break
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+        if early_stopping:
+            self._model.params[...] = self._best_params
+
+    def _end_epoch(self, loss, n_samples, early_stopping, X_val, y_val):
+        """scikit-learn's bookkeeping after an epoch; returns True to stop."""
+        tr = self._trainer
+        self.n_iter_ += 1
+        self.loss_ = loss
+        self.t_ += n_samples
+        self.loss_curve_.append(loss)
+        if self.verbose:
+            print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+        self._update_no_improvement_count(early_stopping, X_val, y_val)
+        sgd = self.solver == "sgd"
+        if sgd and self.learning_rate == "invscaling":
+            tr.optimizer.lr = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
+        if self._no_improvement_count > self.n_iter_no_change:
+            if early_stopping:
+                msg = ("Validation score did not improve more than tol=%f for %d consecutive epochs."
+                       % (self.tol, self.n_iter_no_change))
+            else:
+                msg = ("Training loss did not improve more than tol=%f for %d consecutive epochs."
+                       % (self.tol, self.n_iter_no_change))
+            if sgd and self.learning_rate == "adaptive":
+                if tr.optimizer.lr <= 1e-6:
+                    if self.verbose:
+                        print(msg + " Learning rate too small. Stopping.")
+                    return True
+                tr.optimizer.lr /= 5.0
+                if self.verbose:
+                    print(msg + " Setting learning rate to %f" % tr.optimizer.lr)
+                self._no_improvement_count = 0
+                return False
+            if self.verbose:
+                print(msg + " Stopping.")
+            return True
+        return False
+
+    def _update_no_improvement_count(self, early_stopping, X_val, y_val):
+        if early_stopping:
+            score = self._score_validated(X_val, y_val)
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print("Validation score: %f" % score)
+            if score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_params = self._model.params.copy()
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    def _score_validated(self, X, y):
+        out = self._model.predict(X)
+        if not np.all(np.isfinite(out)):
+            return np.nan
+        return float(self._score_function(y, self._decode(out)))
+
+    def _fit_lbfgs(self, X, Y):
+        model = self._model
+        # scikit-learn packs all weights, then all biases; keep its order so that
+        # L-BFGS sees the very same vector.
+        linear = model.layout[model.layout[:, K.L_KIND] == K.LINEAR]
+        order = np.concatenate([np.arange(r[K.L_W], r[K.L_W] + r[K.L_IN] * r[K.L_OUT]) for r in linear]
+                               + [np.arange(r[K.L_B], r[K.L_B] + r[K.L_OUT]) for r in linear])
+        loss, alpha = self._loss_name, float(self.alpha)
+        n, k = X.shape[0], self.n_outputs_
+        split = loss == "half_mse" and k > 1
+
+        def fun(x):
+            model.params[order] = x
+            value = model.loss_and_gradient(X, Y, loss, alpha=alpha, per_sample=True)
+            if split:  # scikit-learn's reported squared error is a mean over the outputs
+                pen = self._penalty(n)
+                value = (value - pen) / k + pen
+            return value, model.grads[order].astype(np.float64)
+
+        iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1
+        try:
+            from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
+            extra = _get_additional_lbfgs_options_dict("iprint", iprint)
+        except ImportError:  # pragma: no cover
+            extra = {}
+        res = scipy.optimize.minimize(fun, model.params[order].astype(np.float64), method="L-BFGS-B", jac=True,
+                                      options={"maxfun": self.max_fun, "maxiter": self.max_iter,
+                                               "gtol": self.tol, **extra})
+        self.n_iter_ = _check_optimize_result("lbfgs", res, self.max_iter)
+        self.loss_ = res.fun
+        model.params[order] = res.x
+
+    # -- public API -------------------------------------------------------------------
+    def fit(self, X, y):
+        """Fit the model to data matrix X and target(s) y.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels (classification) or real numbers (regression).
+
+        Returns
+        -------
+        self : a trained estimator.
+        """
+        self._validate_params()
+        return self._fit(X, y, incremental=False)
+
+    def _check_solver(self):
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
+                                 f"{self.solver} is not stochastic.")
+        return True
+
+    def _forward(self, X):
+        """Validated X -> network outputs (n, n_outputs)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        self._sync_attributes()
+        return self._model.predict(X)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if getattr(self, "_model", None) is not None and hasattr(self, "coefs_"):
+            # joblib may hand back read-only memory maps: train and predict on own buffers.
+            if not self._model.params.flags.writeable:
+                self._model = self._model.copy()
+            # Unpickled coefs_ are copies: copy them in and point them at the model again.
+            linear = self._linear_layers()
+            for layer, c, b in zip(linear, self.coefs_, self.intercepts_):
+                layer.weight[...] = c
+                layer.bias[...] = b
+            self._bind_attributes()
+            tr = getattr(self, "_trainer", None)
+            if tr is not None:
+                tr.model = self._model
+                opt = tr.optimizer
+                if opt.state is not None and not opt.state.flags.writeable:
+                    opt.state = opt.state.copy()
+                if not opt.step.flags.writeable:
+                    opt.step = opt.step.copy()
+
+
+class _Diverged(Exception):
+    """The engine stopped on a non-finite loss or weight."""
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier: scikit-learn's ``MLPClassifier``, trained
+    by fastmlp's compiled engine.
+
+    Same parameters, defaults, attributes and methods as
+    ``sklearn.neural_network.MLPClassifier`` (see its documentation), plus
+    ``dtype``: None (default) computes in X's precision as scikit-learn does
+    (float32 stays float32, anything else float64); np.float32 or np.float64
+    forces one. Binary and multi-label problems use a logistic output with
+    binary log-loss, multi-class problems a softmax with log-loss.
+
+    Example
+    -------
+    >>> import numpy as np, fastmlp as fm
+    >>> X = np.array([[0., 0.], [0., 1.], [1., 0.], [1., 1.]] * 10)
+    >>> y = np.array([0, 1, 1, 0] * 10)
+    >>> clf = fm.MLPClassifier((8,), solver="lbfgs", random_state=1).fit(X, y)
+    >>> clf.predict(X[:4]).tolist()
+    [0, 1, 1, 0]
+    """
+
+    _is_classifier = True
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
+                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
+                 momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dtype=None):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dtype = dtype
+
+    def _output_activation(self):
+        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
+
+    def _validate_input(self, X, y, incremental, reset, dtype):
+        X, y = validate_data(self, X, y, multi_output=True, dtype=dtype, reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(f"warm_start can only be used where `y` has the same classes as in the "
+                                     f"previous call to fit. Previously got {self.classes_}, `y` has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. "
+                                 f"'y' has {classes}.")
+        Y = self._label_binarizer.transform(y).astype(bool)
+        return X, Y.astype(X.dtype)
+
+    def _score_function(self, y, y_pred):
+        return accuracy_score(y, y_pred)
+
+    def _decode(self, out):
+        if self.n_outputs_ == 1:
+            out = out.ravel()
+        return self._label_binarizer.inverse_transform(out)
+
+    def predict(self, X):
+        """Predict classes for X: an array of shape (n_samples,) (or
+        (n_samples, n_classes) of 0/1 for multi-label targets)."""
+        return self._decode(self._forward(X))
+
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X, y, classes=None):
+        """One epoch of the stochastic solver over X, y, continuing from the
+        current weights and optimizer state. `classes` (all labels that will
+        ever appear) is required on the first call."""
+        self._validate_params()
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, incremental=True)
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes)."""
+        out = self._forward(X)
+        if self.n_outputs_ == 1:
+            p = out.ravel()
+            return np.vstack([1 - p, p]).T
+        return out
+
+    def predict_log_proba(self, X):
+        """Logarithm of predict_proba(X)."""
+        proba = self.predict_proba(X)
+        return np.log(proba, out=proba)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor: scikit-learn's ``MLPRegressor``, trained
+    by fastmlp's compiled engine (identity output, squared error).
+
+    Same parameters, defaults, attributes and methods as
+    ``sklearn.neural_network.MLPRegressor`` (see its documentation), plus
+    ``dtype`` (as in MLPClassifier). Only loss="squared_error" is supported.
+
+    Example
+    -------
+    >>> import numpy as np, fastmlp as fm
+    >>> X, y = fm.datasets.celsius(200)
+    >>> reg = fm.MLPRegressor((), solver="lbfgs", alpha=0.0).fit(X, y.ravel())
+    >>> round(float(reg.coefs_[0][0, 0]), 6), round(float(reg.intercepts_[0][0]), 4)
+    (0.555556, -17.7778)
+    """
+
+    _is_classifier = False
+    _parameter_constraints = {**_BaseMLP._parameter_constraints,
+                              "loss": [StrOptions({"squared_error", "poisson"})]}
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant", learning_rate_init=0.001,
+                 power_t=0.5, max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
+                 warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
+                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
+                 max_fun=15000, dtype=None):
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dtype = dtype
+
+    def _loss_param(self):
+        return self.loss
+
+    def _output_activation(self):
+        return "identity"
+
+    def _validate_input(self, X, y, incremental, reset, dtype):
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=dtype, reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
+
+    def _score_function(self, y, y_pred):
+        return r2_score(y, y_pred)
+
+    def _decode(self, out):
+        return out.ravel() if out.shape[1] == 1 else out
+
+    def predict(self, X):
+        """Predicted values, shape (n_samples,) or (n_samples, n_outputs)."""
+        return self._decode(self._forward(X))
+
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X, y):
+        """One epoch of the stochastic solver over X, y, continuing from the
+        current weights and optimizer state."""
+        self._validate_params()
+        return self._fit(X, y, incremental=True)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
