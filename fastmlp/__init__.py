@@ -18,13 +18,14 @@ from .optim import SGD, Adam, get_optimizer  # noqa: F401
 from .trainer import History, Trainer, TrainingDiverged  # noqa: F401
 from .validation import NotFittedError  # noqa: F401
 from .io import load  # noqa: F401
+from .explain import formula, trace  # noqa: F401
 
 __all__ = [
     "Model", "MLP", "Trainer", "History", "TrainingDiverged", "NotFittedError",
     "Linear", "ReLU", "Sigmoid", "Tanh", "Identity", "Softmax", "Layer",
     "Loss", "get_loss", "SGD", "Adam", "get_optimizer",
     "datasets", "init", "kernels", "reference",
-    "load",
+    "load", "formula", "trace",
     "MLPClassifier", "MLPRegressor",
 ]
 
