@@ -1,0 +1,693 @@
+"""The ``fastmlp`` command: train, predict, plot, formula, trace, bench.
+
+Exit codes: 0 success; 2 a usage or input error (one line
+``fastmlp: error: ...`` on stderr, no traceback); 1 training diverged or an
+unexpected failure; 130 interrupted with Ctrl-C.
+"""
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+import textwrap
+import time
+import warnings
+
+import numpy as np
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# Defaults per built-in dataset, and for data files (--data).
+PRESETS = {
+    "xor": {"hidden": [8], "lr": 0.5, "batch_size": 4, "epochs": 10_000, "optimizer": "sgd"},
+    "line": {"hidden": [8], "lr": 0.5, "batch_size": 32, "epochs": 100, "optimizer": "sgd"},
+    "celsius": {"hidden": [], "lr": 0.1, "batch_size": 32, "epochs": 100, "optimizer": "sgd"},
+    "file": {"hidden": [8], "lr": 0.01, "batch_size": 32, "epochs": 200, "optimizer": "adam"},
+}
+MAX_CLASSES = 50
+
+
+class CLIError(Exception):
+    """A usage or input error: printed as one line, exit code 2."""
+
+
+class Failure(Exception):
+    """An expected failure that is not the user's input (e.g. divergence): exit code 1."""
+
+
+# -- argument parsing ------------------------------------------------------------------
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise CLIError(f"{message} (see '{self.prog} --help')")
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Wraps the description, keeps the epilog (examples) as written."""
+
+    def __init__(self, prog):
+        super().__init__(prog, max_help_position=30, width=100)
+
+    def add_text(self, text):
+        if text and "\n" not in text:
+            text = textwrap.fill(text, 96)
+        super().add_text(text)
+
+
+def _int_list(text, what):
+    text = text.strip().lower()
+    if text in ("", "none", "0", "-"):
+        return []
+    try:
+        values = [int(v) for v in text.replace(" ", "").split(",")]
+    except ValueError:
+        raise CLIError(f"{what} must be comma-separated whole numbers like 8,8; got {text!r}.") from None
+    if any(v < 1 for v in values):
+        raise CLIError(f"{what} widths must be >= 1; got {text!r}.")
+    return values
+
+
+def _float_list(text, what):
+    try:
+        values = [float(v) for v in text.replace(" ", "").split(",") if v != ""]
+    except ValueError:
+        raise CLIError(f"{what} must be comma-separated numbers like 1,0.5; got {text!r}.") from None
+    if not values:
+        raise CLIError(f"{what} needs at least one number.")
+    return values
+
+
+TRAIN_EPILOG = """\
+defaults by data (any flag overrides them):
+  --dataset xor       hidden 8, sgd, lr 0.5, batch 4, 10000 epochs
+  --dataset line      hidden 8, sgd, lr 0.5, batch 32, 100 epochs
+  --dataset celsius   no hidden layer (a single neuron), sgd, lr 0.1, batch 32, 100 epochs
+  --data FILE         hidden 8, adam, lr 0.01, batch 32, 200 epochs
+
+The output layer and loss follow the target column unless given:
+  two values 0/1            -> sigmoid output, bce loss (binary classification)
+  integers 0..k-1 (k <= 50) -> softmax output with k units, cross_entropy loss
+  anything else             -> identity output, mse loss (regression)
+
+examples:
+  fastmlp train                                    # XOR, 2-8-1
+  fastmlp train --dataset xor --loss mse --save xor.npz --plot xor.png
+  fastmlp train --data houses.csv --target price --hidden 16,16 --epochs 500
+  fastmlp train --data iris.csv --json > result.json
+"""
+
+
+def _build_parser():
+    parser = _Parser(prog="fastmlp", formatter_class=_Formatter,
+                     description="Train multi-layer perceptrons on the CPU, fast; inspect what they learned.",
+                     epilog="Run 'fastmlp COMMAND --help' for the options and examples of each command.")
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"fastmlp {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a network on a built-in dataset or a data file",
+                       description="Train a network and print a summary (final loss, accuracy or R^2, "
+                                   "time, steps/s).",
+                       epilog=TRAIN_EPILOG, formatter_class=_Formatter)
+    src = t.add_mutually_exclusive_group()
+    src.add_argument("--dataset", choices=("xor", "line", "celsius"), help="a built-in dataset (default: xor)")
+    src.add_argument("--data", metavar="FILE", help="a .csv with a header row, or a .npy / .npz table")
+    t.add_argument("--target", metavar="COLUMN", help="target column of --data: name or index (default: last)")
+    arch = t.add_mutually_exclusive_group()
+    arch.add_argument("--hidden", metavar="W,W", help="hidden layer widths, e.g. 8 or 16,16 ('none' for none)")
+    arch.add_argument("--layers", metavar="D,W,K", help="all widths, e.g. 2,8,1 (must fit the data)")
+    t.add_argument("--activation", choices=("relu", "sigmoid", "tanh", "identity"), default="relu",
+                   help="hidden activation (default: relu)")
+    t.add_argument("--output", choices=("sigmoid", "softmax", "identity", "relu", "tanh"),
+                   help="output activation (default: chosen from the target, see below)")
+    t.add_argument("--loss", choices=("mse", "half_mse", "bce", "cross_entropy"),
+                   help="loss (default: bce after sigmoid, cross_entropy after softmax, else mse)")
+    t.add_argument("--optimizer", choices=("sgd", "adam"), help="optimizer (default: see below)")
+    t.add_argument("--momentum", type=float, default=0.0, help="sgd momentum (default: 0)")
+    t.add_argument("--lr", type=float, help="learning rate")
+    t.add_argument("--batch-size", type=int, help="samples per update")
+    t.add_argument("--epochs", type=int, help="passes over the data")
+    t.add_argument("--target-loss", type=float, metavar="LOSS", help="stop once an epoch's mean loss is below")
+    t.add_argument("--seed", type=int, default=0, help="seed of weights and shuffling (default: 0)")
+    t.add_argument("--dtype", choices=("float32", "float64"), default="float64",
+                   help="floating-point precision (default: float64)")
+    t.add_argument("--save", metavar="MODEL.npz", help="save the trained model (also on Ctrl-C)")
+    t.add_argument("--plot", metavar="OUT.png", help="save a plot of the result (needs the 'plot' extra)")
+    t.add_argument("--print-every", type=int, metavar="N",
+                   help="progress line every N epochs when not on a terminal (default: epochs / 10)")
+    out = t.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print one JSON summary on stdout and nothing else")
+    out.add_argument("--quiet", "-q", action="store_true", help="no progress; just the summary")
+
+    p = sub.add_parser("predict", help="predictions of a saved model as CSV",
+                       description="Write the predictions of a saved model for the rows of a data file as "
+                                   "CSV: the class label and probabilities for classifiers, the predicted "
+                                   "value(s) for regressors. Columns are matched by name when the model "
+                                   "knows its feature names; a target column in the file is ignored.",
+                       epilog="examples:\n  fastmlp predict xor.npz --dataset xor\n"
+                              "  fastmlp predict model.npz --data new.csv --output predictions.csv",
+                       formatter_class=_Formatter)
+    p.add_argument("model", metavar="MODEL.npz")
+    psrc = p.add_mutually_exclusive_group(required=True)
+    psrc.add_argument("--data", metavar="FILE", help="rows to predict (.csv, .npy, .npz)")
+    psrc.add_argument("--dataset", choices=("xor", "line", "celsius"), help="a built-in dataset's inputs")
+    p.add_argument("--target", metavar="COLUMN", help="the target column to ignore, if the file has one")
+    p.add_argument("--output", "-o", metavar="FILE.csv", help="write here instead of stdout")
+
+    g = sub.add_parser("plot", help="decision boundary and loss curve of a saved model",
+                       description="For 2-feature inputs, the decision boundary (or prediction surface) "
+                                   "with the data points over it, and the training loss curve beside it; "
+                                   "for 1 feature the output curve; for other inputs the loss curve alone. "
+                                   "The data default to the dataset the model was trained on.",
+                       epilog="examples:\n  fastmlp train --save xor.npz && fastmlp plot xor.npz -o xor.png\n"
+                              "  fastmlp plot model.npz --data points.csv -o boundary.png",
+                       formatter_class=_Formatter)
+    g.add_argument("model", metavar="MODEL.npz")
+    gsrc = g.add_mutually_exclusive_group()
+    gsrc.add_argument("--data", metavar="FILE", help="points to draw (.csv, .npy, .npz)")
+    gsrc.add_argument("--dataset", choices=("xor", "line", "celsius"), help="a built-in dataset's points")
+    g.add_argument("--target", metavar="COLUMN", help="target column of --data (default: last)")
+    g.add_argument("--output", "-o", metavar="OUT.png", help="image file (default: MODEL.png)")
+    g.add_argument("--title", help="a title over the figure")
+
+    f = sub.add_parser("formula", help="the trained network written as one formula",
+                       description="Write the network as a formula over its named inputs: each Linear "
+                                   "layer expands into its weighted sum, wrapped in the activations.",
+                       epilog="examples:\n  fastmlp formula xor.npz\n  fastmlp formula xor.npz --precision 3",
+                       formatter_class=_Formatter)
+    f.add_argument("model", metavar="MODEL.npz")
+    f.add_argument("--precision", type=int, default=4, help="significant digits per weight (default: 4)")
+    f.add_argument("--exact", action="store_true", help="every parameter to full precision")
+    f.add_argument("--names", metavar="A,B", help="input names (default: the training columns, or x1, x2...)")
+
+    r = sub.add_parser("trace", help="one step of backpropagation, number by number",
+                       description="Show one gradient-descent step the way hand-worked examples do: each "
+                                   "layer's forward values, the loss, each gradient from the output back "
+                                   "to the input, and each weight before and after the update. The model "
+                                   "file is not changed.",
+                       epilog="examples:\n  fastmlp trace --example      # the 2-2-1 network of the "
+                              "backpropagation tutorial\n"
+                              "  fastmlp trace model.npz --x 1,0.5 --y 4 --lr 0.1 --loss half_mse",
+                       formatter_class=_Formatter)
+    r.add_argument("model", metavar="MODEL.npz", nargs="?")
+    r.add_argument("--example", action="store_true",
+                   help="the tutorial's network: 2-2-1, no biases, weights 0.5 1.5 2.3 3 and 1 1")
+    r.add_argument("--x", metavar="X1,X2", help="one input sample")
+    r.add_argument("--y", metavar="T", help="its target (numbers, or a class index for softmax models)")
+    r.add_argument("--lr", type=float, help="learning rate (default: the model's, else 0.1)")
+    r.add_argument("--loss", choices=("mse", "half_mse", "bce", "cross_entropy"),
+                   help="loss (default: the model's training loss, else from its output layer)")
+    r.add_argument("--precision", type=int, default=6, help="significant digits shown (default: 6)")
+    r.add_argument("--json", action="store_true", help="the trace as JSON")
+
+    sub.add_parser("bench", help="speed benchmarks against other libraries (see 'fastmlp bench --help')",
+                   add_help=False)
+    return parser
+
+
+# -- data ------------------------------------------------------------------------------
+
+def _load_data(dataset, path, target):
+    """X, y (n, 1), feature names, target name, source description."""
+    from . import datasets
+    try:
+        if path is not None:
+            data, names = datasets.load_table(path)
+            if data.shape[1] < 2:
+                raise CLIError(f"{path}: needs at least one feature column and a target column; "
+                               f"found {data.shape[1]} column.")
+            idx = datasets._column_index(target, names, path)
+            keep = [i for i in range(data.shape[1]) if i != idx]
+            source = {"data": os.path.abspath(path), "target": names[idx]}
+            return data[:, keep], data[:, idx:idx + 1], [names[i] for i in keep], names[idx], source
+        if target is not None:
+            raise CLIError("--target applies to --data files only.")
+        name = dataset or "xor"
+        X, y = datasets.get(name)
+        return X, y, [f"x{i + 1}" for i in range(X.shape[1])], "y", {"dataset": name}
+    except (ValueError, TypeError, OSError) as exc:
+        raise CLIError(str(exc)) from None
+
+
+def _infer_task(y, output):
+    """(task, n_outputs, output activation) from the target column and --output."""
+    y = y.ravel()
+    values = np.unique(y)
+    integer = bool(np.all(values == np.round(values)))
+    binary = bool(np.all(np.isin(values, (0.0, 1.0))))
+    classes = int(values.max()) + 1 if integer and values.size and values.min() >= 0 else 0
+    if output is None:
+        if binary:
+            output = "sigmoid"
+        elif integer and 3 <= classes <= MAX_CLASSES and values.min() >= 0:
+            output = "softmax"
+        else:
+            output = "identity"
+    if output == "softmax":
+        if not integer or values.min() < 0:
+            raise CLIError("--output softmax needs a target of class indices 0, 1, 2, ...; "
+                           f"the target has values from {values.min():g} to {values.max():g}.")
+        if classes > 1000:
+            raise CLIError(f"--output softmax: the target's largest class index is {classes - 1}; "
+                           "that many classes is surely not what you meant (use --output identity).")
+        return "multiclass", max(classes, 2), output
+    if output == "sigmoid" and binary:
+        return "binary", 1, output
+    return "regression", 1, output
+
+
+def _metrics(model, X, y, task):
+    pred = np.asarray(model.predict(X), dtype=np.float64)
+    if task == "binary":
+        correct = int(np.sum((pred[:, 0] > 0.5) == (y[:, 0] > 0.5)))
+        return {"accuracy": correct / len(y), "correct": correct}
+    if task == "multiclass":
+        correct = int(np.sum(pred.argmax(axis=1) == y[:, 0].astype(np.int64)))
+        return {"accuracy": correct / len(y), "correct": correct}
+    ss_res = float(np.sum((pred - y) ** 2))
+    ss_tot = float(np.sum((y - y.mean(axis=0)) ** 2))
+    return {"r2": (1.0 - ss_res / ss_tot) if ss_tot > 0 else None}
+
+
+def _num(v):
+    """JSON-safe float: non-finite -> None."""
+    return float(v) if v is not None and math.isfinite(v) else None
+
+
+def _fmt_rate(v):
+    if not math.isfinite(v):
+        return "inf"
+    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if v >= div:
+            return f"{v / div:.3g}{unit}"
+    return f"{v:.3g}"
+
+
+# -- train -----------------------------------------------------------------------------
+
+def _train(args, out):
+    import fastmlp as fm
+    from . import io as fio
+
+    X, y, feature_names, target_name, source = _load_data(args.dataset, args.data, args.target)
+    preset = PRESETS["file" if args.data else (args.dataset or "xor")]
+    task, n_out, output = _infer_task(y, args.output)
+    n, d = X.shape
+
+    if args.layers:
+        sizes = _int_list(args.layers, "--layers")
+        if len(sizes) < 2:
+            raise CLIError(f"--layers needs at least the input and output widths, e.g. {d},8,{n_out}.")
+        if sizes[0] != d:
+            raise CLIError(f"--layers {args.layers} starts with {sizes[0]} inputs, but the data has {d} "
+                           f"feature{'s' if d > 1 else ''} ({', '.join(feature_names)}).")
+        if sizes[-1] != n_out:
+            need = {"binary": "a binary target needs 1 output",
+                    "multiclass": f"a target with {n_out} classes needs {n_out} outputs",
+                    "regression": "a single target column needs 1 output"}[task]
+            raise CLIError(f"--layers {args.layers} ends with {sizes[-1]} outputs, but {need}.")
+    else:
+        hidden = preset["hidden"] if args.hidden is None else _int_list(args.hidden, "--hidden")
+        sizes = [d] + hidden + [n_out]
+    loss = args.loss or {"softmax": "cross_entropy"}.get(output) or (
+        "bce" if output == "sigmoid" and y.min() >= 0 and y.max() <= 1 else "mse")
+    optimizer = args.optimizer or preset["optimizer"]
+    lr = preset["lr"] if args.lr is None else args.lr
+    epochs = preset["epochs"] if args.epochs is None else args.epochs
+    batch = preset["batch_size"] if args.batch_size is None else args.batch_size
+    if args.batch_size is None:
+        batch = min(batch, n)
+    elif isinstance(batch, int) and batch > n and not args.json and not args.quiet:
+        print(f"fastmlp: note: --batch-size {batch} is more than the {n} samples; using {n}.", file=sys.stderr)
+        batch = n
+    elif isinstance(batch, int) and batch > n:
+        batch = n
+    if args.print_every is not None and args.print_every < 1:
+        raise CLIError(f"--print-every must be >= 1; got {args.print_every}.")
+
+    interactive = not args.json and not args.quiet
+    tty = interactive and sys.stdout.isatty()
+    print_every = None
+    if interactive and not tty:
+        print_every = args.print_every or max(1, (epochs or 1) // 10)
+    try:
+        model = fm.MLP(sizes, activation=args.activation, output=output, dtype=args.dtype, seed=args.seed)
+        trainer = fm.Trainer(model, loss=loss, lr=lr, batch_size=batch, epochs=epochs, seed=args.seed,
+                             target_loss=args.target_loss, optimizer=optimizer, momentum=args.momentum,
+                             print_every=print_every, progress=tty)
+        Xc = model.check_input(X, "the data")
+        yt = y.ravel() if task == "multiclass" else y
+        model.check_target(yt, n, loss=trainer.loss.name, name="the target")
+    except (ValueError, TypeError) as exc:
+        raise CLIError(str(exc)) from None
+    if args.plot:
+        from .plot import _figure_class
+        _figure_class()                      # fail now, not after training, if matplotlib is missing
+
+    what = source.get("dataset") or args.data
+    kind = {"binary": "binary classification", "multiclass": f"{n_out}-class classification",
+            "regression": "regression"}[task]
+    layer_text = " -> ".join(repr(l) for l in model.layers)
+    opt_text = optimizer + (f" (momentum {args.momentum:g})" if optimizer == "sgd" and args.momentum else "")
+    if interactive:
+        plural = "s" if d > 1 else ""
+        print(f"data      {what}: {n} samples, {d} feature{plural} ({', '.join(feature_names)}) -> {kind}",
+              file=out)
+        print(f"model     {layer_text}  ({model.n_params} parameters, {args.dtype})", file=out)
+        print(f"training  loss {trainer.loss.name}, {opt_text}, lr {lr:g}, batch {batch}, "
+              f"{epochs} epochs, seed {args.seed}", file=out, flush=True)
+
+    # Compile (or load from numba's cache) the engine for this dtype with one
+    # epoch on a throwaway copy, so the time reported is training time.
+    t0 = time.perf_counter()
+    warm = min(n, batch)
+    fm.Trainer(model.copy(), loss=trainer.loss.name, lr=lr, batch_size=warm, epochs=1,
+               optimizer=optimizer).fit(Xc[:warm], yt[:warm])
+    compile_seconds = time.perf_counter() - t0
+
+    interrupted = diverged = None
+    try:
+        history = trainer.fit(Xc, yt)
+    except KeyboardInterrupt:
+        history = trainer.history
+        interrupted = True
+    except fm.TrainingDiverged as exc:
+        history = exc.history
+        diverged = str(exc)
+    except (ValueError, TypeError) as exc:
+        raise CLIError(str(exc)) from None
+    if history is None:                       # interrupted before the first chunk finished
+        history = fm.History(np.zeros(0), 0, 0.0, "interrupted")
+
+    saved = None
+    metadata = {"feature_names": list(feature_names), "target_name": target_name, "task": task,
+                "classes": n_out if task == "multiclass" else None, "source": source}
+    if args.save and not diverged:
+        try:
+            fio.save(model, args.save, trainer=trainer, history=history, metadata=metadata)
+        except OSError as exc:
+            raise CLIError(f"cannot save the model to {args.save}: {exc.strerror or exc}") from None
+        saved = args.save
+    metrics = _metrics(model, Xc, y, task)
+    plotted = None
+    if args.plot and not diverged and not interrupted:
+        from .plot import save_plot
+        try:
+            save_plot(args.plot, model, Xc, y, history, feature_names=feature_names, task=task,
+                      loss_name=trainer.loss.name)
+        except OSError as exc:
+            raise CLIError(f"cannot write the plot to {args.plot}: {exc.strerror or exc}") from None
+        plotted = args.plot
+
+    if args.json:
+        summary = {
+            "command": "train", **source, "n_samples": n, "n_features": d, "feature_names": feature_names,
+            "target": target_name, "task": task, "layers": sizes, "activation": args.activation,
+            "output": output, "dtype": args.dtype, "n_params": model.n_params, "loss": trainer.loss.name,
+            "optimizer": optimizer, "lr": lr, "batch_size": batch, "epochs": epochs, "seed": args.seed,
+            "epochs_run": history.epochs, "steps": history.steps, "seconds": history.seconds,
+            "steps_per_second": _num(history.steps_per_second), "compile_seconds": compile_seconds,
+            "stop_reason": history.stop_reason,
+            "final_loss": _num(history.final_loss), "saved": saved, "plot": plotted,
+        }
+        summary.update({k: _num(v) if isinstance(v, float) else v for k, v in metrics.items()})
+        print(json.dumps(summary), file=out)
+    else:
+        print(f"result    final loss {history.final_loss:.6g} after {history.epochs} epochs "
+              f"({history.stop_reason})", file=out)
+        if "accuracy" in metrics:
+            print(f"          accuracy {100 * metrics['accuracy']:.2f}% ({metrics['correct']} of {n})", file=out)
+        else:
+            r2 = metrics["r2"]
+            print(f"          R^2 {r2:.6g}" if r2 is not None else "          R^2 undefined (constant target)",
+                  file=out)
+        print(f"time      {history.seconds:.3g} s, {history.steps} steps, "
+              f"{_fmt_rate(history.steps_per_second)} steps/s (plus {compile_seconds:.2g} s to load the "
+              f"compiled kernels)", file=out)
+        if saved:
+            print(f"saved     {saved}", file=out)
+        if plotted:
+            print(f"plot      {plotted}", file=out)
+    out.flush()
+    if interrupted:
+        note = f"; saved the weights of epoch {history.epochs} to {saved}" if saved else \
+            " (use --save to keep the weights)"
+        print(f"fastmlp: interrupted after epoch {history.epochs}{note}.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if diverged:
+        raise Failure(diverged + (" The model was not saved." if args.save else ""))
+    return EXIT_OK
+
+
+# -- loading models and data for the other commands -----------------------------------
+
+def _read_model(path):
+    from . import io as fio
+    try:
+        return fio.read(path)
+    except (ValueError, OSError) as exc:
+        raise CLIError(str(exc)) from None
+
+
+def _inputs_for(mf, dataset, path, target):
+    """X (n, d) for a saved model from --dataset or --data, and y when known."""
+    from . import datasets
+    model, meta = mf.model, mf.metadata
+    d = model.n_features_in
+    try:
+        if dataset:
+            X, y = datasets.get(dataset)
+            if X.shape[1] != d:
+                raise CLIError(f"the model expects {d} features, but the {dataset} dataset has {X.shape[1]}.")
+            return X, y
+        data, names = datasets.load_table(path)
+    except (ValueError, OSError) as exc:
+        raise CLIError(str(exc)) from None
+    want = meta.get("feature_names")
+    y = None
+    if target is not None:
+        try:
+            idx = datasets._column_index(target, names, path)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
+        y = data[:, idx:idx + 1]
+        keep = [i for i in range(len(names)) if i != idx]
+        data, names = data[:, keep], [names[i] for i in keep]
+    if want and all(w in names for w in want) and len(set(names)) == len(names) \
+            and path.lower().endswith(".csv"):
+        tname = meta.get("target_name")
+        if y is None and tname in names and tname not in want:
+            y = data[:, names.index(tname)][:, None]
+        return data[:, [names.index(w) for w in want]], y
+    if data.shape[1] == d:
+        return data, y
+    if data.shape[1] == d + 1 and target is None:
+        return data[:, :d], data[:, d:]
+    expect = f" ({', '.join(want)})" if want else ""
+    raise CLIError(f"{path} has {data.shape[1]} columns, but the model expects {d} features{expect}"
+                   + ("" if target else " (plus optionally the target as the last column)") + ".")
+
+
+def _predict(args, out):
+    mf = _read_model(args.model)
+    model = mf.model
+    X, _ = _inputs_for(mf, args.dataset, args.data, args.target)
+    try:
+        pred = model.predict(X)
+    except (ValueError, TypeError) as exc:
+        raise CLIError(str(exc)) from None
+    task = mf.metadata.get("task")
+    if task is None:
+        from .plot import _task
+        task = _task(model, None)
+    if task == "binary":
+        header = ["label", "probability"]
+        rows = [[str(int(p[0] > 0.5)), str(p[0])] for p in pred]
+    elif task == "multiclass":
+        header = ["label"] + [f"prob_{j}" for j in range(pred.shape[1])]
+        rows = [[str(int(np.argmax(p)))] + [str(v) for v in p] for p in pred]
+    else:
+        tname = mf.metadata.get("target_name") or "prediction"
+        header = [tname] if pred.shape[1] == 1 else [f"{tname}_{j + 1}" for j in range(pred.shape[1])]
+        rows = [[str(v) for v in p] for p in pred]
+    if args.output:
+        try:
+            with open(args.output, "w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(header)
+                w.writerows(rows)
+        except OSError as exc:
+            raise CLIError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+        print(f"wrote {len(rows)} predictions to {args.output}", file=sys.stderr)
+    else:
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)
+    return EXIT_OK
+
+
+def _plot(args, out):
+    from . import datasets
+    from .plot import save_plot
+    mf = _read_model(args.model)
+    model = mf.model
+    X = y = None
+    if args.dataset or args.data:
+        X, y = _inputs_for(mf, args.dataset, args.data, args.target)
+    else:
+        source = mf.metadata.get("source") or {}
+        if source.get("dataset") in datasets.NAMES:
+            X, y = datasets.get(source["dataset"])
+        elif source.get("data") and os.path.exists(source["data"]):
+            X, y = _inputs_for(mf, None, source["data"], source.get("target"))
+    if X is not None and X.shape[1] != model.n_features_in:
+        raise CLIError(f"the model expects {model.n_features_in} features, but the data has {X.shape[1]}.")
+    if X is None and mf.history is None:
+        raise CLIError(f"{args.model} has no training history and no known data: give --data FILE or "
+                       "--dataset NAME to draw.")
+    path = args.output or os.path.splitext(args.model)[0] + ".png"
+    loss_name = (mf.trainer or {}).get("loss")
+    try:
+        save_plot(path, model, X, y, mf.history, feature_names=mf.metadata.get("feature_names"),
+                  task=mf.metadata.get("task"), loss_name=loss_name, title=args.title)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    except OSError as exc:
+        raise CLIError(f"cannot write {path}: {exc.strerror or exc}") from None
+    print(f"wrote {path}", file=out)
+    return EXIT_OK
+
+
+def _formula(args, out):
+    from .explain import formula, functions_used
+    mf = _read_model(args.model)
+    names = mf.metadata.get("feature_names")
+    if args.names:
+        names = [n.strip() for n in args.names.split(",")]
+        if len(names) != mf.model.n_features_in:
+            raise CLIError(f"--names lists {len(names)} names, but the model has {mf.model.n_features_in} inputs.")
+    if args.precision < 1:
+        raise CLIError(f"--precision must be >= 1; got {args.precision}.")
+    outputs = None
+    target = mf.metadata.get("target_name")
+    if target and mf.model.n_outputs == 1:
+        outputs = [target]
+    text = formula(mf.model, names=names, precision=None if args.exact else args.precision,
+                   output_names=outputs)
+    print(text, file=out)
+    legend = functions_used(text)
+    if legend:
+        print("where " + "; ".join(legend), file=out)
+    return EXIT_OK
+
+
+def _example_model():
+    import fastmlp as fm
+    return fm.Model([fm.Linear(2, 2, bias=False, weight=[[0.5, 2.3], [1.5, 3.0]]),
+                     fm.Linear(2, 1, bias=False, weight=[[1.0], [1.0]])], dtype=np.float64)
+
+
+def _trace(args, out):
+    from .explain import trace
+    if args.example:
+        if args.model:
+            raise CLIError("give either MODEL.npz or --example, not both.")
+        model, names, trainer_cfg = _example_model(), None, {}
+        x = args.x or "1,0.5"
+        y = args.y or "4"
+        lr = 0.1 if args.lr is None else args.lr
+        loss = args.loss or "half_mse"
+    else:
+        if not args.model:
+            raise CLIError("give a model file (MODEL.npz) or --example.")
+        mf = _read_model(args.model)
+        model, names, trainer_cfg = mf.model, mf.metadata.get("feature_names"), mf.trainer or {}
+        if args.x is None or args.y is None:
+            raise CLIError("--x and --y are required: one input sample and its target, e.g. --x 1,0.5 --y 4.")
+        x, y = args.x, args.y
+        lr = args.lr if args.lr is not None else trainer_cfg.get("lr", 0.1)
+        loss = args.loss or trainer_cfg.get("loss")
+    xs = _float_list(x, "--x")
+    ys = _float_list(y, "--y")
+    if len(xs) != model.n_features_in:
+        raise CLIError(f"--x has {len(xs)} values, but the model has {model.n_features_in} inputs.")
+    if args.precision < 1:
+        raise CLIError(f"--precision must be >= 1; got {args.precision}.")
+    target = ys
+    if len(ys) == 1 and model.n_outputs > 1:
+        target = [ys[0]]              # a class index
+    try:
+        t = trace(model, xs, target, loss=loss, lr=lr, names=names)
+    except (ValueError, TypeError) as exc:
+        raise CLIError(str(exc)) from None
+    if args.json:
+        print(json.dumps(t.as_dict()), file=out)
+    else:
+        print(t.render(args.precision), file=out)
+    return EXIT_OK
+
+
+def _bench(argv):
+    try:
+        from . import bench
+    except ModuleNotFoundError as exc:
+        if exc.name in ("fastmlp.bench",):
+            raise CLIError("the benchmarks (fastmlp.bench) are not part of this installation.") from None
+        raise
+    code = bench.main(list(argv))
+    return code if isinstance(code, int) else EXIT_OK
+
+
+# -- entry point -----------------------------------------------------------------------
+
+def _one_line(text):
+    return " ".join(str(text).split())
+
+
+def main(argv=None):
+    """Run the command; returns the exit code (the console script exits with it)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    out = sys.stdout
+    with warnings.catch_warnings():
+        def show(message, category, filename, lineno, file=None, line=None):
+            print(f"fastmlp: warning: {_one_line(message)}", file=sys.stderr)
+        warnings.showwarning = show
+        try:
+            if argv and argv[0] == "bench":
+                return _bench(argv[1:])
+            args = _build_parser().parse_args(argv)
+            if args.command is None:
+                _build_parser().print_help(out)
+                return EXIT_OK
+            handler = {"train": _train, "predict": _predict, "plot": _plot, "formula": _formula,
+                       "trace": _trace}[args.command]
+            return handler(args, out)
+        except CLIError as exc:
+            print(f"fastmlp: error: {_one_line(exc)}", file=sys.stderr)
+            return EXIT_USAGE
+        except Failure as exc:
+            print(f"fastmlp: error: {_one_line(exc)}", file=sys.stderr)
+            return EXIT_FAILURE
+        except ImportError as exc:
+            from .plot import MissingDependency
+            if isinstance(exc, MissingDependency):
+                print(f"fastmlp: error: {_one_line(exc)}", file=sys.stderr)
+                return EXIT_FAILURE
+            raise
+        except KeyboardInterrupt:
+            print("fastmlp: interrupted.", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except BrokenPipeError:
+            # The reader went away (e.g. `fastmlp predict ... | head`): stop quietly.
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+            return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
