@@ -250,6 +250,22 @@ class _BaseMLP(BaseEstimator):
                        beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
                        alpha=self.alpha, per_sample=True)
 
+    def _one_epoch(self, tr, X, Y):
+        """One epoch over X, Y (validated, in the model's dtype, in order) as a
+        single engine call, with the Trainer's settings and optimizer state.
+        Skips Trainer.fit's per-call checks and bookkeeping, which cost as much
+        as the epoch itself on small data. Returns the per-sample loss."""
+        model = self._model
+        hyper, ihyper, _, _ = tr._settings(X.shape[0])
+        tr.optimizer.init_state(model.n_params, model.dtype)
+        loss = np.empty(1)
+        status = np.zeros(2, dtype=np.int64)
+        K.train_epochs(model.params, model.grads, model.layout, X, Y, _NO_DRAWS, hyper, ihyper,
+                       tr.optimizer.state, tr.optimizer.step, loss, status)
+        if status[K.S_STOP] == K.STOP_DIVERGED:
+            raise _Diverged()
+        return float(loss[0])
+
     def _run_epochs(self, tr, X, Y, epochs):
         """Train `epochs` epochs over X, Y in their order. Returns (the epoch
         losses in scikit-learn's convention, interrupted?)."""
@@ -263,13 +279,14 @@ class _BaseMLP(BaseEstimator):
                     rows = stop - start
                     pen = self._penalty(rows)
                     tr.batch_size = rows
-                    value = tr.fit(X[start:stop], Y[start:stop], epochs=1).loss[0]
+                    value = self._one_epoch(tr, X[start:stop], Y[start:stop])
                     total += ((value - pen) * scale + pen) * rows
-            except TrainingDiverged:
-                raise _Diverged() from None
             finally:
                 tr.batch_size = batch
             return np.array([total / n]), False
+        if epochs == 1:
+            return np.array([self._one_epoch(tr, X, Y) * scale]), False
+        # Several epochs: Trainer.fit runs them in ~50 ms chunks and answers Ctrl-C in between.
         interrupted = False
         try:
             history = tr.fit(X, Y, epochs=epochs)
@@ -308,8 +325,6 @@ class _BaseMLP(BaseEstimator):
             if X_val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                                  "or the size of your dataset.")
-            if self._is_classifier:
-                y_val = self._label_binarizer.inverse_transform(y_val)
             X_train = np.ascontiguousarray(X_train)
             Y_train = np.ascontiguousarray(Y_train)
             X_val = np.ascontiguousarray(X_val)
@@ -329,6 +344,8 @@ class _BaseMLP(BaseEstimator):
         tr.batch_size = batch_size
 
         sample_idx = np.arange(n_samples)
+        if self.shuffle:
+            Xe, Ye = np.empty_like(X_train), np.empty_like(Y_train)
         self.n_iter_ = 0
         try:
             while self.n_iter_ < self.max_iter:
@@ -340,7 +357,8 @@ class _BaseMLP(BaseEstimator):
                     perm = np.arange(n_samples)
                     self._random_state.shuffle(perm)
                     sample_idx = sample_idx[perm]
-                    Xe, Ye = X_train[sample_idx], Y_train[sample_idx]
+                    np.take(X_train, sample_idx, axis=0, out=Xe)
+                    np.take(Y_train, sample_idx, axis=0, out=Ye)
                 else:
                     Xe, Ye = X_train, Y_train
                 try:
@@ -426,11 +444,17 @@ class _BaseMLP(BaseEstimator):
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
 
-    def _score_validated(self, X, y):
+    def _score_validated(self, X, Y):
+        """scikit-learn's validation score (accuracy or R^2) of the network on X
+        against encoded targets Y, computed directly on the encoded arrays: the
+        metric functions' own checks would cost more than the epoch."""
         out = self._model.predict(X)
         if not np.all(np.isfinite(out)):
             return np.nan
-        return float(self._score_function(y, self._decode(out)))
+        score = self._fast_score(out, Y)
+        if score is None:
+            score = self._score_function(self._decode(Y), self._decode(out))
+        return float(score)
 
     def _fit_lbfgs(self, X, Y):
         model = self._model
@@ -516,6 +540,9 @@ class _BaseMLP(BaseEstimator):
                     opt.step = opt.step.copy()
 
 
+_NO_DRAWS = np.zeros((0, 1))  # the engine's shuffle draws, unused: the estimator orders the samples
+
+
 class _Diverged(Exception):
     """The engine stopped on a non-finite loss or weight."""
 
@@ -598,6 +625,17 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _score_function(self, y, y_pred):
         return accuracy_score(y, y_pred)
+
+    def _fast_score(self, out, Y):
+        """accuracy_score of the decoded predictions, on the encoded arrays."""
+        kind = self._label_binarizer.y_type_
+        if kind == "multiclass":
+            return np.mean(out.argmax(axis=1) == Y.argmax(axis=1))
+        if kind == "binary" and len(self.classes_) == 2:
+            return np.mean((out[:, 0] > 0.5) == (Y[:, 0] > 0.5))
+        if kind == "multilabel-indicator":
+            return np.mean(np.all((out > 0.5) == (Y > 0.5), axis=1))
+        return None
 
     def _decode(self, out):
         if self.n_outputs_ == 1:
@@ -709,6 +747,14 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _score_function(self, y, y_pred):
         return r2_score(y, y_pred)
+
+    def _fast_score(self, out, Y):
+        """r2_score (uniform average over outputs), the same operations."""
+        numerator = ((Y - out) ** 2).sum(axis=0)
+        denominator = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
+        if np.any(denominator == 0):
+            return None  # scikit-learn's special cases
+        return np.mean(1 - numerator / denominator)
 
     def _decode(self, out):
         return out.ravel() if out.shape[1] == 1 else out

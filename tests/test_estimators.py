@@ -213,6 +213,14 @@ FITS = {
     "adam_early_stopping": ("binary", dict(solver="adam", early_stopping=True, validation_fraction=0.2,
                                            learning_rate_init=0.05, batch_size=16, max_iter=40,
                                            n_iter_no_change=3)),
+    "adam_early_stopping_multiclass": ("multiclass", dict(solver="adam", early_stopping=True,
+                                                          learning_rate_init=0.02, batch_size=16, max_iter=40,
+                                                          n_iter_no_change=3, tol=0.01)),
+    "sgd_early_stopping_multilabel": ("multilabel", dict(solver="sgd", early_stopping=True, validation_fraction=0.25,
+                                                         learning_rate_init=0.1, batch_size=8, max_iter=40,
+                                                         n_iter_no_change=4)),
+    "sgd_early_stopping_regression": ("regression", dict(solver="sgd", early_stopping=True, learning_rate_init=0.01,
+                                                         batch_size=10, max_iter=30, n_iter_no_change=2)),
     "sgd_early_stopping": ("multioutput", dict(solver="sgd", early_stopping=True, learning_rate_init=0.02,
                                                batch_size=10, max_iter=30, n_iter_no_change=2)),
     "lbfgs": ("multiclass", dict(solver="lbfgs", max_iter=8)),
@@ -239,6 +247,8 @@ def test_whole_fit_same_as_sklearn(name):
         return
     assert ours.t_ == sk.t_
     np.testing.assert_allclose(ours.loss_curve_, sk.loss_curve_, rtol=1e-9)
+    if params["solver"] == "sgd":  # the schedules ended at the same learning rate
+        assert ours._trainer.optimizer.lr == pytest.approx(sk._optimizer.learning_rate, rel=1e-12)
     if params.get("early_stopping"):
         np.testing.assert_allclose(ours.validation_scores_, sk.validation_scores_, rtol=1e-9)
         assert ours.best_validation_score_ == pytest.approx(sk.best_validation_score_, rel=1e-9)
