@@ -19,10 +19,11 @@ from fastmlp import kernels as K
 DTYPE = np.float32
 RTOL = 2e-4
 
-# (rows, d_in, d_out) of the Linear layers of xor, line and wide.
-LINEAR_SIZES = [(4, 2, 8), (32, 16, 16), (256, 784, 512), (256, 512, 512), (256, 512, 10)]
+# (rows, d_in, d_out) of every Linear layer of xor, line and wide.
+LINEAR_SIZES = [(4, 2, 8), (4, 8, 1), (32, 2, 16), (32, 16, 16), (32, 16, 1),
+                (256, 784, 512), (256, 512, 512), (256, 512, 10)]
 # (rows, width) of the activations.
-ACT_SIZES = [(4, 8), (32, 16), (256, 512)]
+ACT_SIZES = [(4, 8), (32, 1), (32, 16), (256, 512)]
 # (rows, outputs) of the losses.
 LOSS_SIZES = [(4, 1), (32, 1), (256, 10)]
 # Parameter counts of the three workloads' models.
