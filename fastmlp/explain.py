@@ -83,12 +83,13 @@ def _number(value, precision):
 
 
 def _weighted_sum(terms, bias, precision):
-    """'0.5*x1 - 1.25*x2 + 0.1' from [(weight, expression, is_sum)] and a bias (or None)."""
+    """'0.5*x1 - 1.25*x2 + 0.1' from [(weight, expression, is_sum)] and a bias (None or
+    exactly 0: left out)."""
     parts = []
     for w, expr, is_sum in terms:
         text = _number(abs(w), precision) + "*" + (f"({expr})" if is_sum else expr)
         parts.append(("-" if np.signbit(w) else "+", text))
-    if bias is not None:
+    if bias is not None and bias != 0:
         parts.append(("-" if np.signbit(bias) else "+", _number(abs(bias), precision)))
     first_sign, first = parts[0]
     text = ("-" if first_sign == "-" else "") + first
@@ -130,10 +131,11 @@ def formula(model, names=None, precision=4, output_names=None):
         if isinstance(layer, Linear):
             W = layer.weight
             b = layer.bias
-            exprs = [(_weighted_sum([(W[i, j], e, s) for i, (e, s) in enumerate(exprs)],
-                                    None if b is None else b[j], precision),
-                      W.shape[0] > 1 or b is not None)
-                     for j in range(W.shape[1])]
+            sums = [_weighted_sum([(W[i, j], e, s) for i, (e, s) in enumerate(exprs)],
+                                  None if b is None else b[j], precision) for j in range(W.shape[1])]
+            # A sum (or a negative term) gets brackets when it is multiplied by the next layer.
+            exprs = [(text, W.shape[0] > 1 or (b is not None and b[j] != 0) or text.startswith("-"))
+                     for j, text in enumerate(sums)]
         elif isinstance(layer, Softmax):
             softmax = True
         elif layer.kind in _ACTIVATION_NAMES:

@@ -88,6 +88,10 @@ def test_formula_text_exactly():
     text = explain.formula(lin)
     assert text == "y = 1*(0.5*x1 + 1.5*x2) + 1*(2.3*x1 + 3*x2)"
     assert evaluate_formula(text, {"x1": 1.0, "x2": 0.5})["y"] == pytest.approx(5.05)
+    # Exactly-zero biases are left out; a negative single term is bracketed when multiplied.
+    neg = fm.Model([fm.Linear(1, 1, weight=[[-0.5]], bias=[0.0]), fm.Linear(1, 1, weight=[[-2.0]], bias=False)])
+    assert explain.formula(neg) == "y = -2*(-0.5*x1)"
+    assert evaluate_formula(explain.formula(neg), {"x1": 3.0})["y"] == 3.0
     assert explain.functions_used(explain.formula(model)) == [explain.FUNCTION_DEFINITIONS["relu"],
                                                              explain.FUNCTION_DEFINITIONS["sigmoid"]]
 
