@@ -703,6 +703,12 @@ def _time(seconds):
     return f"{seconds:.3g} s"
 
 
+def _ratio(r):
+    if r is None or not math.isfinite(r):
+        return "-"
+    return f"{r:.0f}x" if r >= 100 else f"{r:.3g}x"
+
+
 def _num(value, fmt):
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
@@ -721,7 +727,7 @@ def format_table(rows):
             r["workload"], r["label"], _time(r["seconds_per_step"]), _time(r["seconds_per_epoch"]),
             _num(r["samples_per_second"], ".3g"), _num(r["gflops"], ".3g"), _num(r["final_loss"], ".4g"),
             _num(r["accuracy"], ".3f"), ("1 (base)" if r["implementation"] == "fastmlp"
-                                         else (f"{r['ratio']:.3g}x" if r.get("ratio") else "-")),
+                                         else _ratio(r.get("ratio"))),
             _time(r["compile_seconds"]) if r["compile_seconds"] is not None else "-",
             f"{r['steps']}/{r['full_steps']}" + (f" x{r['repeats']}" if r["repeats"] > 1 else ""),
         ])
@@ -786,6 +792,10 @@ def run(workloads=("xor", "line", "wide"), impls=IMPLEMENTATIONS, quick=False, r
         wl = Workload(wname, quick=quick)
         echo(f"\n{wl.describe()}")
         reps = wl.repeats if repeats is None else max(1, int(repeats))
+        if wname == "wide":
+            # Measured right before fastmlp's run, so both see the same machine.
+            results["blas"] = blas_limit(wl)
+            echo(f"  BLAS limit: numpy float32 GEMM on this step's products: {results['blas']['gflops']:.1f} GFLOP/s")
         base = None
         for name in impls:
             cls = CLASSES[name]
@@ -813,14 +823,12 @@ def run(workloads=("xor", "line", "wide"), impls=IMPLEMENTATIONS, quick=False, r
                 row["ratio"] = row["seconds_per_step"] / base if base else None
                 echo(f"  {row['label']:<18} {_time(row['seconds_per_step']):>10}/step  "
                      f"loss {row['final_loss']:.4g}  acc {row['accuracy']:.3f}"
-                     + (f"  ratio {row['ratio']:.3g}x" if name != "fastmlp" and row["ratio"] else "")
+                     + (f"  ratio {_ratio(row['ratio'])}" if name != "fastmlp" and row["ratio"] else "")
                      + (f"  compile {row['compile_seconds']:.2f} s" if row["compile_seconds"] else "")
                      + (f"  ({row['note']})" if row["note"] else ""))
             else:
                 echo(f"  {row['label']:<18} {row['status']}")
             results["rows"].append(row)
-        if wname == "wide":
-            results["blas"] = blas_limit(wl)
     results["targets"] = check_targets(results)
     results["machine"] = machine_info()
     results["load_average_end"] = results["machine"]["load_average"]
@@ -838,7 +846,7 @@ def check_targets(results):
         r = rows.get((wname, peer))
         got = r["ratio"] if r else None
         out.append({"target": f"{wname}: >= {need:g}x {LABELS[peer]}", "measured":
-                    f"{got:.3g}x" if got is not None else "not run", "met": None if got is None else got >= need})
+                    _ratio(got) if got is not None else "not run", "met": None if got is None else got >= need})
     for wname, aim in STEP_AIMS.items():
         r = rows.get((wname, "fastmlp"))
         if r:
