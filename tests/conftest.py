@@ -1,8 +1,8 @@
 """Shared test settings.
 
 Hypothesis profiles (property tests in test_properties.py):
-  default   few examples, so the whole suite stays within a few minutes;
-  thorough  many more:  pytest --hypothesis-profile=thorough tests/test_properties.py
+  default   100 examples per property (a few seconds once the kernels are compiled);
+  thorough  2000 per property:  pytest --hypothesis-profile=thorough tests/test_properties.py
 Both use deadline=None: the first call of a compiled kernel in a process
 compiles (or loads from numba's cache) for seconds, which a per-example
 deadline would report as a flaky failure.
@@ -16,6 +16,11 @@ _COMMON = dict(
     print_blob=True,
 )
 
-settings.register_profile("default", max_examples=25, **_COMMON)
-settings.register_profile("thorough", max_examples=1000, **_COMMON)
+settings.register_profile("default", max_examples=100, **_COMMON)
+settings.register_profile("thorough", max_examples=2000, **_COMMON)
 settings.load_profile("default")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: compiles the engine from scratch in a subprocess "
+                                       "(deselect with -m 'not slow')")

@@ -526,3 +526,50 @@ def test_estimators_refuse_bad_hyperparameters(kind, param, value, exc, word):
     with pytest.raises(exc) as excinfo:
         cls(**{param: value}).fit(X4, np.array([0, 1, 1, 0]))
     assert_message(excinfo, [word])
+
+
+def _cli():
+    return pytest.importorskip("fastmlp.cli")
+
+
+def _csv(text):
+    def make(d):
+        return _write(os.path.join(d, "data.csv"), text)
+    return make
+
+
+# (id, argv with {d} for a temporary directory, files to create, key words of the one-line error)
+CLI_CASES = [
+    ("lr-negative", "train --lr -0.1", None, ["'lr'", "> 0", "-0.1"]),
+    ("lr-nan", "train --lr nan", None, ["'lr'", "finite"]),
+    ("batch-size-zero", "train --batch-size 0", None, ["'batch_size'", ">= 1"]),
+    ("epochs-negative", "train --epochs -1", None, ["'epochs'", ">= 0"]),
+    ("momentum", "train --momentum 1.5", None, ["'momentum'", "< 1"]),
+    ("seed", "train --seed -1", None, ["'seed'", ">= 0"]),
+    ("loss-name", "train --loss mae", None, ["--loss", "'mae'", "'mse'"]),
+    ("optimizer-name", "train --optimizer adamw", None, ["--optimizer", "'adamw'", "'adam'"]),
+    ("dtype", "train --dtype float16", None, ["--dtype", "'float16'", "'float32'"]),
+    ("missing-file", "train --data {d}/nope.csv", None, ["nope.csv", "no such file"]),
+    ("nan-in-file", "train --data {d}/data.csv", _csv("a,b\n1,2\nnan,3\n"), ["data.csv", "NaN", "row 2"]),
+    ("non-numeric-file", "train --data {d}/data.csv", _csv("a,b\n1,x\n"), ["non-numeric", "'x'"]),
+    ("layers-do-not-fit", "train --layers 3,8,1", None, ["3", "2 features"]),
+    ("cross-entropy-one-output", "train --loss cross_entropy --output sigmoid", None,
+     ["cross_entropy", "one output per class"]),
+    ("not-a-model-file", "predict {d}/data.csv --data {d}/data.csv", _csv("a,b\n1,2\n"), ["data.csv"]),
+]
+
+
+@pytest.mark.parametrize("case_id,argv,make,words", CLI_CASES, ids=[c[0] for c in CLI_CASES])
+def test_cli_refuses_bad_input_with_one_line_and_exit_code_2(tmp_path, capsys, case_id, argv, make, words):
+    cli = _cli()
+    if make is not None:
+        make(str(tmp_path))
+    try:
+        code = cli.main(argv.format(d=tmp_path).split() + ["--quiet"] * argv.startswith("train"))
+    except SystemExit as exc:          # argparse
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err and err.startswith("fastmlp: error:")
+    for w in words:
+        assert w.lower() in err.lower(), f"{w!r} not in {err!r}"
