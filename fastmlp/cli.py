@@ -12,6 +12,7 @@ import math
 import os
 import sys
 import textwrap
+import threading
 import time
 import warnings
 
@@ -363,11 +364,21 @@ def _train(args, out):
     # epoch on a throwaway copy, so the time reported is training time.
     t0 = time.perf_counter()
     warm = min(n, batch)
+    notice = None
+    if interactive:
+        notice = threading.Timer(5.0, lambda: print(
+            "compiling the kernels (once after installing or upgrading; later runs load them from "
+            "numba's cache)...", file=sys.stderr, flush=True))
+        notice.daemon = True
+        notice.start()
     try:
         fm.Trainer(model.copy(), loss=trainer.loss.name, lr=lr, batch_size=warm, epochs=1,
                    optimizer=optimizer).fit(Xc[:warm], yt[:warm])
     except fm.TrainingDiverged:
         pass                                  # the real run reports it
+    finally:
+        if notice is not None:
+            notice.cancel()
     compile_seconds = time.perf_counter() - t0
 
     interrupted = diverged = None
