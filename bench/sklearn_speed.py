@@ -1,10 +1,10 @@
 """fit() time of fastmlp.MLPClassifier against scikit-learn's MLPClassifier, side by side.
 
-    .venv/bin/python bench/sklearn_speed.py              # all cases, best of 3
+    .venv/bin/python bench/sklearn_speed.py              # all cases, best of 5
     .venv/bin/python bench/sklearn_speed.py --repeat 5 --threads 1 --dtype float32
 
-Each case fits both estimators with the same settings and random_state, one
-after the other in this process, after a warm-up fit of each (the warm-up
+Each case fits both estimators with the same settings and random_state,
+alternately in this process, after a warm-up fit of each (the warm-up
 also loads fastmlp's compiled engine from numba's cache, so compile time is
 never counted). Printed per case: the best fit time of each, the ratio
 scikit-learn / fastmlp, the epochs run (both must agree) and the largest
@@ -52,20 +52,24 @@ def cases():
     ]
 
 
-def best_fit_time(make, X, y, repeat):
-    times = []
-    est = None
+def best_fit_times(make_a, make_b, X, y, repeat):
+    """Fit a and b alternately `repeat` times each (so that a change of the
+    machine's load hits both alike); return their best times and last fits."""
+    best = [float("inf"), float("inf")]
+    fitted = [None, None]
     for _ in range(repeat):
-        est = make()
-        t0 = time.perf_counter()
-        est.fit(X, y)
-        times.append(time.perf_counter() - t0)
-    return min(times), est
+        for i, make in enumerate((make_a, make_b)):
+            est = make()
+            t0 = time.perf_counter()
+            est.fit(X, y)
+            best[i] = min(best[i], time.perf_counter() - t0)
+            fitted[i] = est
+    return best, fitted
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3, help="fits per estimator and case; the best counts")
+    parser.add_argument("--repeat", type=int, default=5, help="fits per estimator and case; the best counts")
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64",
                         help="dtype of X (both libraries compute in X's dtype)")
     parser.add_argument("--threads", type=int, default=None,
@@ -99,8 +103,8 @@ def main(argv=None):
         warm = dict(params, max_iter=2)
         SkMLP(**warm).fit(X, y)
         fm.MLPClassifier(**warm).fit(X, y)
-        t_sk, sk = best_fit_time(lambda: SkMLP(**params), X, y, args.repeat)
-        t_fm, ours = best_fit_time(lambda: fm.MLPClassifier(**params), X, y, args.repeat)
+        (t_sk, t_fm), (sk, ours) = best_fit_times(lambda: SkMLP(**params), lambda: fm.MLPClassifier(**params),
+                                                  X, y, args.repeat)
         diff = max(float(np.abs(a - b).max()) for a, b in zip(sk.coefs_ + sk.intercepts_,
                                                               ours.coefs_ + ours.intercepts_))
         epochs = f"{sk.n_iter_}" if sk.n_iter_ == ours.n_iter_ else f"{sk.n_iter_}/{ours.n_iter_}"

@@ -692,7 +692,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     -------
     >>> import numpy as np, fastmlp as fm
     >>> X, y = fm.datasets.celsius(200)
-    >>> reg = fm.MLPRegressor((), solver="lbfgs", alpha=0.0).fit(X, y.ravel())
+    >>> reg = fm.MLPRegressor(hidden_layer_sizes=(), solver="lbfgs", alpha=0.0).fit(X, y.ravel())
     >>> round(float(reg.coefs_[0][0, 0]), 6), round(float(reg.intercepts_[0][0]), 4)
     (0.555556, -17.7778)
     """

@@ -441,3 +441,13 @@ def test_pickle_round_trip_keeps_predictions_and_training_state(solver):
         clf.partial_fit(X, y)
         twin.partial_fit(X, y)
         assert_same_weights(clf, twin, tol=0)
+
+
+def test_docstring_examples():
+    import doctest
+
+    from fastmlp import estimators
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        result = doctest.testmod(estimators)
+    assert result.attempted >= 8 and result.failed == 0
