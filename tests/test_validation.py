@@ -284,6 +284,20 @@ def test_the_tripwire_trips(tripwire):
         binary().predict(X4)
     with pytest.raises(AssertionError, match="compiled kernel train_epochs was called"):
         fm.Trainer(binary(), batch_size=4, epochs=1).fit(X4, Y4)
+    try:
+        from fastmlp.estimators import MLPClassifier
+    except ImportError:
+        pass
+    else:
+        with pytest.raises(AssertionError, match="compiled kernel"):
+            MLPClassifier(max_iter=2).fit(X4, [0, 1, 1, 0])
+    try:
+        from fastmlp import cli
+    except ImportError:
+        pass
+    else:
+        with pytest.raises(AssertionError, match="compiled kernel"):
+            cli.main(["train", "--quiet", "--epochs", "1"])
 
 
 def assert_message(excinfo, words):
@@ -485,7 +499,7 @@ ESTIMATOR_CASES = [
 
 @pytest.mark.parametrize("case_id,X,y,exc,words", ESTIMATOR_CASES, ids=[c[0] for c in ESTIMATOR_CASES])
 @pytest.mark.parametrize("kind", ["MLPClassifier", "MLPRegressor"])
-def test_estimators_refuse_bad_input(kind, case_id, X, y, exc, words):
+def test_estimators_refuse_bad_input(tripwire, kind, case_id, X, y, exc, words):
     est_mod = _estimators()
     cls = getattr(est_mod, kind, None)
     if cls is None:
@@ -516,7 +530,7 @@ def test_estimators_predict_before_fit_is_not_fitted_error(kind):
     ("activation", "rellu", ValueError, "activation"),
     ("solver", "adamw", ValueError, "solver"),
 ])
-def test_estimators_refuse_bad_hyperparameters(kind, param, value, exc, word):
+def test_estimators_refuse_bad_hyperparameters(tripwire, kind, param, value, exc, word):
     est_mod = _estimators()
     cls = getattr(est_mod, kind, None)
     if cls is None:
@@ -560,7 +574,7 @@ CLI_CASES = [
 
 
 @pytest.mark.parametrize("case_id,argv,make,words", CLI_CASES, ids=[c[0] for c in CLI_CASES])
-def test_cli_refuses_bad_input_with_one_line_and_exit_code_2(tmp_path, capsys, case_id, argv, make, words):
+def test_cli_refuses_bad_input_with_one_line_and_exit_code_2(tripwire, tmp_path, capsys, case_id, argv, make, words):
     cli = _cli()
     if make is not None:
         make(str(tmp_path))
