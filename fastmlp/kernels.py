@@ -298,11 +298,9 @@ def softmax_backward(out, dout, dx):
 
 
 @_jit
-def layer_forward(kind, x, w, b, has_bias, out):
-    """Dispatch on the layer kind; w and b are ignored by parameter-free layers."""
-    if kind == LINEAR:
-        linear_forward(x, w, b, has_bias, out)
-    elif kind == RELU:
+def activation_forward(kind, x, out):
+    """Forward of a parameter-free layer, dispatched on its kind."""
+    if kind == RELU:
         relu_forward(x, out)
     elif kind == SIGMOID:
         sigmoid_forward(x, out)
@@ -591,84 +589,140 @@ def fused_output(layout, loss):
 
 
 @_jit
-def forward_rows(params, layout, acts, offsets, rows):
-    """Forward pass of `rows` samples whose input already sits at acts[0:...];
-    every layer's output is kept in acts for the backward pass."""
-    for i in range(layout.shape[0]):
-        kind = layout[i, L_KIND]
-        d_in = layout[i, L_IN]
-        d_out = layout[i, L_OUT]
-        x = acts[offsets[i]:offsets[i] + rows * d_in].reshape((rows, d_in))
-        out = acts[offsets[i + 1]:offsets[i + 1] + rows * d_out].reshape((rows, d_out))
-        if kind == LINEAR:
-            wo = layout[i, L_W]
-            bo = layout[i, L_B]
-            w = params[wo:wo + d_in * d_out].reshape((d_in, d_out))
-            has_bias = bo >= 0
-            b = params[bo:bo + d_out] if has_bias else params[0:0]
-            linear_forward(x, w, b, has_bias, out)
-        else:
-            layer_forward(kind, x, x, params[0:0], False, out)
+def backward_start(layout, loss):
+    """Index of the first layer the backward pass runs through: the fused
+    output layer is skipped, its gradient being computed with the loss."""
+    L = layout.shape[0]
+    return L - 2 if fused_output(layout, loss) else L - 1
 
 
 @_jit
-def backward_rows(params, grads, layout, loss, acts, offsets, rows, yb, d1, d2, eps, alpha, per_sample):
-    """Loss of the forward pass in acts against yb (rows, k), and its gradient
-    in grads. d1, d2 are scratch buffers of at least rows * max width. alpha is
-    the L2 penalty, scikit-learn style: alpha / 2 * ||W||^2 / rows is added to
-    the loss. per_sample: mse, half_mse and bce sum over the k outputs and
-    average over samples (scikit-learn's convention) instead of averaging
-    over all elements. Returns the loss (float64)."""
+def layer_views(params, grads, layout, acts, d1, d2, rows, start):
+    """2-D views for a batch of `rows` samples, built once per engine call so
+    the hot loop never slices or reshapes: xs[i] is layer i's input and
+    xs[i + 1] its output (all in acts); ws/gws and bs/gbs the weights, bias
+    and their gradients (empty for parameter-free layers); douts[i]/dxs[i]
+    the gradient with respect to layer i's output/input in the backward pass,
+    alternating between d1 and d2 from layer `start` down (empty when d1 is
+    empty, for inference)."""
     L = layout.shape[0]
-    k = layout[L - 1, L_OUT]
-    p = acts[offsets[L]:offsets[L] + rows * k].reshape((rows, k))
-    dcur = d1[0:rows * k].reshape((rows, k))
-    start = L - 1
-    if fused_output(layout, loss):
-        z = acts[offsets[L - 1]:offsets[L - 1] + rows * k].reshape((rows, k))
+    empty2 = params[0:0].reshape((0, 0))
+    gempty2 = grads[0:0].reshape((0, 0))
+    d_in0 = layout[0, L_IN]
+    xs = [acts[0:rows * d_in0].reshape((rows, d_in0))]
+    ws = [empty2]
+    gws = [gempty2]
+    bs = [params[0:0]]
+    gbs = [grads[0:0]]
+    douts = [empty2]
+    dxs = [empty2]
+    ws.pop()
+    gws.pop()
+    bs.pop()
+    gbs.pop()
+    douts.pop()
+    dxs.pop()
+    off = rows * d_in0
+    for i in range(L):
+        d_in = layout[i, L_IN]
+        d_out = layout[i, L_OUT]
+        xs.append(acts[off:off + rows * d_out].reshape((rows, d_out)))
+        off += rows * d_out
+        wo = layout[i, L_W]
+        bo = layout[i, L_B]
+        if layout[i, L_KIND] == LINEAR:
+            ws.append(params[wo:wo + d_in * d_out].reshape((d_in, d_out)))
+            gws.append(grads[wo:wo + d_in * d_out].reshape((d_in, d_out)))
+        else:
+            ws.append(empty2)
+            gws.append(gempty2)
+        if bo >= 0:
+            bs.append(params[bo:bo + d_out])
+            gbs.append(grads[bo:bo + d_out])
+        else:
+            bs.append(params[0:0])
+            gbs.append(grads[0:0])
+        if d1.shape[0] == 0:  # inference: no backward buffers
+            douts.append(empty2)
+            dxs.append(empty2)
+            continue
+        first = (start - i) % 2 == 0 or i > start
+        a = d1 if first else d2
+        b = d2 if first else d1
+        douts.append(a[0:rows * d_out].reshape((rows, d_out)))
+        dxs.append(b[0:rows * d_in].reshape((rows, d_in)))
+    return xs, ws, gws, bs, gbs, douts, dxs
+
+
+@_jit
+def forward_views(layout, xs, ws, bs):
+    """Forward pass of the batch whose input is already in xs[0]; every
+    layer's output is kept in xs for the backward pass."""
+    for i in range(layout.shape[0]):
+        kind = layout[i, L_KIND]
+        if kind == LINEAR:
+            linear_forward(xs[i], ws[i], bs[i], layout[i, L_B] >= 0, xs[i + 1])
+        else:
+            activation_forward(kind, xs[i], xs[i + 1])
+
+
+@_jit
+def backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb, eps, alpha,
+                   per_sample, start):
+    """Loss of the forward pass held in xs against yb (rows, k), and its
+    gradient in grads (through the views gws/gbs). alpha is the L2 penalty,
+    scikit-learn style: alpha / 2 * ||W||^2 / rows is added to the loss.
+    per_sample: mse, half_mse and bce sum over the k outputs and average over
+    samples (scikit-learn's convention) instead of averaging over all
+    elements. Returns the loss (float64)."""
+    L = layout.shape[0]
+    p = xs[L]
+    rows, k = p.shape
+    dcur = douts[start]
+    if start == L - 2:  # fused output: loss and gradient from the logits
         if loss == BCE:
-            value = bce_logits_forward(z, yb)
+            value = bce_logits_forward(xs[L - 1], yb)
             bce_logits_backward(p, yb, dcur)
         else:
-            value = softmax_cross_entropy_forward(z, yb)
+            value = softmax_cross_entropy_forward(xs[L - 1], yb)
             softmax_cross_entropy_backward(p, yb, dcur)
-        start = L - 2
     else:
         value = loss_forward(loss, p, yb, eps)
         loss_backward(loss, p, yb, eps, dcur)
     if per_sample and loss != CROSS_ENTROPY and k > 1:
         value *= k
-        for q in range(rows * k):
-            d1[q] *= k
-    use_first = True
+        for r in range(rows):
+            for j in range(k):
+                dcur[r, j] *= k
     for i in range(start, -1, -1):
         kind = layout[i, L_KIND]
-        d_in = layout[i, L_IN]
-        d_out = layout[i, L_OUT]
-        dout = (d1 if use_first else d2)[0:rows * d_out].reshape((rows, d_out))
-        dx = (d2 if use_first else d1)[0:rows * d_in].reshape((rows, d_in))
         if kind == LINEAR:
-            wo = layout[i, L_W]
-            bo = layout[i, L_B]
-            x = acts[offsets[i]:offsets[i] + rows * d_in].reshape((rows, d_in))
-            w = params[wo:wo + d_in * d_out].reshape((d_in, d_out))
-            gw = grads[wo:wo + d_in * d_out].reshape((d_in, d_out))
-            has_bias = bo >= 0
-            gb = grads[bo:bo + d_out] if has_bias else grads[0:0]
-            linear_backward(x, w, dout, has_bias, gw, gb, i > 0, dx)
+            linear_backward(xs[i], ws[i], douts[i], layout[i, L_B] >= 0, gws[i], gbs[i], i > 0, dxs[i])
             if alpha != 0.0:
                 c = alpha / rows
                 sq = 0.0
-                for q in range(wo, wo + d_in * d_out):
+                wo = layout[i, L_W]
+                for q in range(wo, wo + layout[i, L_IN] * layout[i, L_OUT]):
                     pq = params[q]
                     grads[q] += c * pq
                     sq += float(pq) * float(pq)
                 value += 0.5 * c * sq
         elif i > 0:
-            out = acts[offsets[i + 1]:offsets[i + 1] + rows * d_out].reshape((rows, d_out))
-            activation_backward(kind, out, dout, dx)
-        use_first = not use_first
+            activation_backward(kind, xs[i + 1], douts[i], dxs[i])
     return value
+
+
+@_jit
+def _gather(X, Y, order, start, xb, yb):
+    """Copy samples order[start:start + rows] of X and Y into xb, yb."""
+    rows, d = xb.shape
+    k = yb.shape[1]
+    for r in range(rows):
+        src = order[start + r]
+        for j in range(d):
+            xb[r, j] = X[src, j]
+        for j in range(k):
+            yb[r, j] = Y[src, j]
 
 
 @_jit
@@ -676,42 +730,48 @@ def predict_into(params, layout, X, out, block):
     """X (n, d_in) -> out (n, d_out): inference in blocks of `block` rows."""
     n = X.shape[0]
     L = layout.shape[0]
-    d_in = layout[0, L_IN]
-    k = layout[L - 1, L_OUT]
+    rows = min(block, n)
     offsets = np.empty(L + 2, dtype=np.int64)
-    activation_offsets(layout, min(block, n), offsets)
+    activation_offsets(layout, rows, offsets)
     acts = np.empty(offsets[L + 1], dtype=params.dtype)
+    none = params[0:0]
+    xs, ws, _, bs, _, _, _ = layer_views(params, params, layout, acts, none, none, rows, L - 1)
     for start in range(0, n, block):
-        rows = min(block, n - start)
-        activation_offsets(layout, rows, offsets)
+        if n - start < rows:
+            rows = n - start
+            xs, ws, _, bs, _, _, _ = layer_views(params, params, layout, acts, none, none, rows, L - 1)
+        x0 = xs[0]
         for r in range(rows):
-            for j in range(d_in):
-                acts[r * d_in + j] = X[start + r, j]
-        forward_rows(params, layout, acts, offsets, rows)
-        base = offsets[L]
+            for j in range(x0.shape[1]):
+                x0[r, j] = X[start + r, j]
+        forward_views(layout, xs, ws, bs)
+        p = xs[L]
         for r in range(rows):
-            for j in range(k):
-                out[start + r, j] = acts[base + r * k + j]
+            for j in range(p.shape[1]):
+                out[start + r, j] = p[r, j]
 
 
 @_jit
 def loss_and_gradient(params, grads, layout, loss, X, Y, eps, alpha, per_sample):
     """Full-batch loss (float64) and its gradient in grads, for X (n, d_in),
-    Y (n, k). Used by L-BFGS and by gradient checks of the fused output."""
+    Y (n, k). Used by L-BFGS and by gradient checks of the training path."""
     n = X.shape[0]
     L = layout.shape[0]
-    d_in = layout[0, L_IN]
     offsets = np.empty(L + 2, dtype=np.int64)
     activation_offsets(layout, n, offsets)
     acts = np.empty(offsets[L + 1], dtype=params.dtype)
     width = _max_width(layout)
     d1 = np.empty(n * width, dtype=params.dtype)
     d2 = np.empty(n * width, dtype=params.dtype)
+    start = backward_start(layout, loss)
+    xs, ws, gws, bs, gbs, douts, dxs = layer_views(params, grads, layout, acts, d1, d2, n, start)
+    x0 = xs[0]
     for r in range(n):
-        for j in range(d_in):
-            acts[r * d_in + j] = X[r, j]
-    forward_rows(params, layout, acts, offsets, n)
-    return backward_rows(params, grads, layout, loss, acts, offsets, n, Y, d1, d2, eps, alpha, per_sample)
+        for j in range(X.shape[1]):
+            x0[r, j] = X[r, j]
+    forward_views(layout, xs, ws, bs)
+    return backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, Y, eps, alpha,
+                          per_sample, start)
 
 
 @_jit
@@ -755,7 +815,6 @@ def train_epochs(params, grads, layout, X, Y, shuffle_u, hyper, ihyper,
     start of that epoch are restored and the engine stops with STOP_DIVERGED.
     """
     n = X.shape[0]
-    d_in = X.shape[1]
     k = Y.shape[1]
     L = layout.shape[0]
     P = params.shape[0]
@@ -766,6 +825,7 @@ def train_epochs(params, grads, layout, X, Y, shuffle_u, hyper, ihyper,
     eps = hyper[H_EPS]
     alpha = hyper[H_ALPHA]
     target = hyper[H_TARGET]
+    clip_eps = hyper[H_CLIP]
     loss = ihyper[I_LOSS]
     batch = min(max(ihyper[I_BATCH], 1), n)
     opt = ihyper[I_OPT]
@@ -773,7 +833,8 @@ def train_epochs(params, grads, layout, X, Y, shuffle_u, hyper, ihyper,
     shuffle = ihyper[I_SHUFFLE] != 0
     has_target = ihyper[I_HAS_TARGET] != 0
     per_sample = ihyper[I_PER_SAMPLE] != 0
-    clip_eps = hyper[H_CLIP]
+    use_momentum = opt == OPT_SGD and momentum != 0.0
+    stateful = opt == OPT_ADAM or use_momentum
 
     offsets = np.empty(L + 2, dtype=np.int64)
     activation_offsets(layout, batch, offsets)
@@ -781,13 +842,20 @@ def train_epochs(params, grads, layout, X, Y, shuffle_u, hyper, ihyper,
     width = _max_width(layout)
     d1 = np.empty(batch * width, dtype=params.dtype)
     d2 = np.empty(batch * width, dtype=params.dtype)
-    yb = np.empty(batch * k, dtype=params.dtype)
+    ybuf = np.empty(batch * k, dtype=params.dtype)
+    start = backward_start(layout, loss)
+    # Views for full batches and, when n is not a multiple of batch, the last one.
+    xs, ws, gws, bs, gbs, douts, dxs = layer_views(params, grads, layout, acts, d1, d2, batch, start)
+    yb = ybuf.reshape((batch, k))
+    last = n - (n - 1) // batch * batch
+    xs2, ws2, gws2, bs2, gbs2, douts2, dxs2 = layer_views(params, grads, layout, acts, d1, d2, last, start)
+    yb2 = ybuf[0:last * k].reshape((last, k))
+
     order = np.arange(n)
     saved = np.empty(P, dtype=params.dtype)
     saved_state = np.empty(opt_state.shape[0], dtype=opt_state.dtype)
     velocity = opt_state[0:P]
     second = opt_state[P:2 * P]
-    use_momentum = opt == OPT_SGD and momentum != 0.0
     n_epochs = epoch_loss.shape[0]
     status[S_EPOCHS] = 0
     status[S_STOP] = STOP_NONE
@@ -795,27 +863,26 @@ def train_epochs(params, grads, layout, X, Y, shuffle_u, hyper, ihyper,
     for e in range(n_epochs):
         for q in range(P):
             saved[q] = params[q]
-        for q in range(opt_state.shape[0]):
-            saved_state[q] = opt_state[q]
+        if stateful:
+            for q in range(opt_state.shape[0]):
+                saved_state[q] = opt_state[q]
         saved_t = istate[0]
         if shuffle:
             shuffle_order(shuffle_u[e], order)
         total = 0.0
-        for start in range(0, n, batch):
-            rows = min(batch, n - start)
-            if rows != batch:
-                activation_offsets(layout, rows, offsets)
-            for r in range(rows):
-                src = order[start + r]
-                for j in range(d_in):
-                    acts[r * d_in + j] = X[src, j]
-                for j in range(k):
-                    yb[r * k + j] = Y[src, j]
-            forward_rows(params, layout, acts, offsets, rows)
-            ybv = yb[0:rows * k].reshape((rows, k))
-            value = backward_rows(params, grads, layout, loss, acts, offsets, rows,
-                                  ybv, d1, d2, clip_eps, alpha, per_sample)
-            total += value * rows
+        for b0 in range(0, n, batch):
+            if b0 + batch <= n:
+                _gather(X, Y, order, b0, xs[0], yb)
+                forward_views(layout, xs, ws, bs)
+                value = backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb,
+                                       clip_eps, alpha, per_sample, start)
+                total += value * batch
+            else:
+                _gather(X, Y, order, b0, xs2[0], yb2)
+                forward_views(layout, xs2, ws2, bs2)
+                value = backward_views(params, grads, layout, loss, xs2, ws2, gws2, gbs2, douts2, dxs2,
+                                       yb2, clip_eps, alpha, per_sample, start)
+                total += value * last
             if opt == OPT_ADAM:
                 istate[0] += 1
                 adam_update(params, grads, velocity, second, istate[0], lr, beta1, beta2, eps)
@@ -823,14 +890,13 @@ def train_epochs(params, grads, layout, X, Y, shuffle_u, hyper, ihyper,
                 momentum_update(params, grads, velocity, lr, momentum, nesterov)
             else:
                 sgd_update(params, grads, lr)
-            if rows != batch:
-                activation_offsets(layout, batch, offsets)
         mean = total / n
         if not (np.isfinite(mean) and _all_finite(params)):
             for q in range(P):
                 params[q] = saved[q]
-            for q in range(opt_state.shape[0]):
-                opt_state[q] = saved_state[q]
+            if stateful:
+                for q in range(opt_state.shape[0]):
+                    opt_state[q] = saved_state[q]
             istate[0] = saved_t
             epoch_loss[e] = mean
             status[S_EPOCHS] = e

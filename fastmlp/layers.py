@@ -44,7 +44,7 @@ class Layer:
         """x (n, d) -> out (n, d); keeps the output for backward."""
         x = self._prepare(x)
         out = np.empty_like(x)
-        K.layer_forward(self.kind, x, x, np.empty(0, dtype=x.dtype), False, out)
+        K.activation_forward(self.kind, x, out)
         self._out = out
         return out
 
