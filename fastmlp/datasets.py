@@ -115,7 +115,9 @@ def load_table(path):
     bad = ~np.isfinite(data)
     if bad.any():
         r, c = np.argwhere(bad)[0]
-        raise DataError(f"{path}: {int(bad.sum())} NaN or infinite value(s); the first is in row {r + 1}, "
+        # Rows are counted as a spreadsheet shows them: a CSV's header is row 1.
+        row = r + 2 if ext not in (".npy", ".npz") else r + 1
+        raise DataError(f"{path}: {int(bad.sum())} NaN or infinite value(s); the first is in row {row}, "
                         f"column {names[c]!r}.")
     return data, names
 

@@ -244,7 +244,7 @@ def _write(path, text, mode="w"):
 FILE_CASES = [
     ("missing", lambda d: os.path.join(d, "nope.csv"), {}, ["nope.csv", "no such file"]),
     ("non-numeric", lambda d: _write(os.path.join(d, "a.csv"), "a,b\n1,x\n"), {}, ["non-numeric", "'x'", "row 2"]),
-    ("nan", lambda d: _write(os.path.join(d, "a.csv"), "a,b\n1,2\nnan,3\n"), {}, ["NaN or infinite", "row 2"]),
+    ("nan", lambda d: _write(os.path.join(d, "a.csv"), "a,b\n1,2\nnan,3\n"), {}, ["NaN or infinite", "row 3"]),
     ("ragged", lambda d: _write(os.path.join(d, "a.csv"), "a,b\n1,2\n3\n"), {}, ["row 3", "1 cells", "header has 2"]),
     ("header-only", lambda d: _write(os.path.join(d, "a.csv"), "a,b\n"), {}, ["header row", "data row"]),
     ("not-utf8", lambda d: _write(os.path.join(d, "a.csv"), b"a,b\n\xff\xfe,1\n", "wb"), {}, ["UTF-8"]),
@@ -564,7 +564,7 @@ CLI_CASES = [
     ("optimizer-name", "train --optimizer adamw", None, ["--optimizer", "'adamw'", "'adam'"]),
     ("dtype", "train --dtype float16", None, ["--dtype", "'float16'", "'float32'"]),
     ("missing-file", "train --data {d}/nope.csv", None, ["nope.csv", "no such file"]),
-    ("nan-in-file", "train --data {d}/data.csv", _csv("a,b\n1,2\nnan,3\n"), ["data.csv", "NaN", "row 2"]),
+    ("nan-in-file", "train --data {d}/data.csv", _csv("a,b\n1,2\nnan,3\n"), ["data.csv", "NaN", "row 3"]),
     ("non-numeric-file", "train --data {d}/data.csv", _csv("a,b\n1,x\n"), ["non-numeric", "'x'"]),
     ("layers-do-not-fit", "train --layers 3,8,1", None, ["3", "2 features"]),
     ("cross-entropy-one-output", "train --loss cross_entropy --output sigmoid", None,
