@@ -81,8 +81,7 @@ def _parameter_constraints():
         "tol": [Interval(Real, 0, None, closed="left")],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
-        # scikit-learn allows momentum == 1; the engine's SGD needs momentum < 1.
-        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
         "nesterovs_momentum": ["boolean"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
@@ -243,6 +242,9 @@ class _BaseMLP(BaseEstimator):
 
     def _new_trainer(self, batch_size):
         sgd = self.solver == "sgd"
+        if sgd and self.momentum >= 1:
+            raise ValueError(f"momentum={self.momentum!r} is not supported by fastmlp's sgd solver (the velocity "
+                             f"would never decay); use a momentum below 1.")
         return Trainer(self._model, loss=self._loss_name, lr=self.learning_rate_init, batch_size=batch_size,
                        shuffle=False, seed=0, optimizer=self.solver,
                        momentum=self.momentum if sgd else 0.0,
@@ -448,7 +450,9 @@ class _BaseMLP(BaseEstimator):
         """scikit-learn's validation score (accuracy or R^2) of the network on X
         against encoded targets Y, computed directly on the encoded arrays: the
         metric functions' own checks would cost more than the epoch."""
-        out = self._model.predict(X)
+        with warnings.catch_warnings():  # an overflow is scored nan, as scikit-learn does
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out = self._model.predict(X)
         if not np.all(np.isfinite(out)):
             return np.nan
         score = self._fast_score(out, Y)
@@ -750,7 +754,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _fast_score(self, out, Y):
         """r2_score (uniform average over outputs), the same operations."""
-        numerator = ((Y - out) ** 2).sum(axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):  # huge outputs score -inf, as in r2_score
+            numerator = ((Y - out) ** 2).sum(axis=0)
         denominator = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
         if np.any(denominator == 0):
             return None  # scikit-learn's special cases

@@ -362,6 +362,11 @@ def test_errors_like_sklearn():
         fm.MLPClassifier(hidden_layer_sizes=(3, 0)).fit(X, y)
     with pytest.raises(ValueError, match="partial_fit does not support early_stopping=True"):
         fm.MLPRegressor(early_stopping=True).partial_fit(*data("regression"))
+    with pytest.raises(ValueError, match="momentum=1.0 is not supported by fastmlp's sgd solver"):
+        fm.MLPClassifier(solver="sgd", momentum=1.0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fm.MLPClassifier((3,), solver="adam", momentum=1.0, max_iter=2).fit(X, y)  # momentum unused by adam
     with pytest.raises(ValueError, match="loss='poisson' is not supported"):
         fm.MLPRegressor(loss="poisson").fit(*data("regression"))
     clf = fm.MLPClassifier((4,), solver="lbfgs", max_iter=5, random_state=0)
@@ -381,6 +386,18 @@ def test_divergence_raises_sklearns_error():
                           random_state=0, shuffle=False)
     with pytest.raises(ValueError, match="Solver produced non-finite parameter weights"):
         reg.fit(X, y * 1e6)
+
+
+def test_divergence_with_early_stopping_keeps_the_best_weights():
+    X, y = data("regression", n=80)
+    reg = fm.MLPRegressor(hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=0.05, momentum=0.9,
+                          max_iter=50, early_stopping=True, n_iter_no_change=50, random_state=0, shuffle=False)
+    with pytest.warns(ConvergenceWarning, match="Training diverged in epoch 9; the weights of the best"):
+        reg.fit(X, y * 30)
+    assert reg.n_iter_ == 8 and len(reg.validation_scores_) == 8
+    assert reg.best_validation_score_ == max(reg.validation_scores_)
+    assert all(np.isfinite(w).all() for w in weights(reg))
+    assert np.isfinite(reg.predict(X)).all()
 
 
 def test_dtype_follows_X_or_the_parameter():
