@@ -185,6 +185,9 @@ class Model:
     def __setstate__(self, state):
         from .layers import layer_from_config
         configs = state.pop("layers")
+        # joblib may hand back read-only memory maps; the kernels write in place.
+        for key in ("params", "grads"):
+            state[key] = np.require(state[key], requirements=["C", "W", "A"])
         self.__dict__.update(state)
         self.layers = [layer_from_config(c) for c in configs]
         for layer, row in zip(self.layers, self.layout):
