@@ -216,12 +216,21 @@ class Trainer:
                     count = min(chunk, epochs - done, max_chunk)
                     if self.print_every:
                         count = min(count, self.print_every - done % self.print_every)
-                    draws = self._rng.random((count, n)) if shuffle else empty_draws
+                    if shuffle:
+                        rng_state = self._rng.bit_generator.state
+                        draws = self._rng.random((count, n))
+                    else:
+                        draws = empty_draws
                     t0 = time.perf_counter()
                     K.train_epochs(model.params, model.grads, model.layout, X, Y, draws, hyper, ihyper,
                                    self.optimizer.state, self.optimizer.step, losses[done:done + count], status)
                     elapsed = time.perf_counter() - t0
                     ran = int(status[K.S_EPOCHS])
+                    if shuffle and ran < count:
+                        # Stopped early: give back the draws of the epochs not run, so a
+                        # later fit shuffles as one uninterrupted run would.
+                        self._rng.bit_generator.state = rng_state
+                        self._rng.random((ran, n))
                     done += ran
                     stop = int(status[K.S_STOP])
                     if bar is not None:

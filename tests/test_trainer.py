@@ -168,3 +168,20 @@ def test_divergence_keeps_last_finite_weights():
     if err.history.epochs:
         fm.Trainer(again, loss="mse", lr=5.0, batch_size=10, epochs=err.history.epochs, seed=0).fit(X, y)
     assert np.array_equal(again.params, model.params)
+
+
+def test_fit_after_a_target_loss_stop_shuffles_like_an_uninterrupted_run():
+    """Shuffle draws of epochs not run are given back: stopping at target_loss
+    and fitting again equals training the same total epochs straight through."""
+    X, y = fm.datasets.line(n=64)
+    first = fm.Trainer(make_model(), loss="bce", lr=0.1, batch_size=16, epochs=50, seed=3).fit(X, y)
+    target = float(first.loss[9])  # reached in epoch 11 at the latest
+    a2, b = make_model(), make_model()
+    t2 = fm.Trainer(a2, loss="bce", lr=0.1, batch_size=16, epochs=50, seed=3, target_loss=target)
+    h1 = t2.fit(X, y)
+    assert h1.stop_reason == "target_loss" and h1.epochs < 50
+    t2.target_loss = None
+    h2 = t2.fit(X, y, epochs=5)
+    hb = fm.Trainer(b, loss="bce", lr=0.1, batch_size=16, epochs=h1.epochs + 5, seed=3).fit(X, y)
+    assert np.array_equal(a2.params, b.params)
+    assert np.array_equal(np.concatenate([h1.loss, h2.loss]), hb.loss)
