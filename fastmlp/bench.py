@@ -167,14 +167,18 @@ class Skipped(Exception):
 # ---------------------------------------------------------------------------
 
 
-class FastMLP:
-    name = "fastmlp"
-    python_loop = False
+class Peer:
+    """What every implementation keeps: its workload, compile time and a note."""
 
     def __init__(self, wl):
         self.wl = wl
         self.compile_seconds = None
         self.note = ""
+
+
+class FastMLP(Peer):
+    name = "fastmlp"
+    python_loop = False
 
     def prepare(self):
         import fastmlp as fm
@@ -195,14 +199,9 @@ class FastMLP:
         return self.model.predict(self.wl.X)
 
 
-class Reference:
+class Reference(Peer):
     name = "reference"
     python_loop = True
-
-    def __init__(self, wl):
-        self.wl = wl
-        self.compile_seconds = None
-        self.note = ""
 
     def prepare(self):
         from fastmlp.reference import Net
@@ -222,14 +221,9 @@ class Reference:
         return self.net.predict(self.wl.X)
 
 
-class Torch:
+class Torch(Peer):
     name = "torch"
     python_loop = True
-
-    def __init__(self, wl):
-        self.wl = wl
-        self.compile_seconds = None
-        self.note = ""
 
     def prepare(self):
         try:
@@ -308,14 +302,12 @@ class Torch:
         return out.numpy()
 
 
-class Jax:
+class Jax(Peer):
     name = "jax"
     python_loop = False
 
     def __init__(self, wl):
-        self.wl = wl
-        self.compile_seconds = None
-        self.note = ""
+        super().__init__(wl)
         self._compiled = {}
 
     def prepare(self):
@@ -448,14 +440,9 @@ class Jax:
         return z
 
 
-class Sklearn:
+class Sklearn(Peer):
     name = "sklearn"
     python_loop = True
-
-    def __init__(self, wl):
-        self.wl = wl
-        self.compile_seconds = None
-        self.note = ""
 
     def prepare(self):
         try:
