@@ -132,3 +132,17 @@ def test_load_csv_and_npy(tmp_path):
         fm.datasets.load(bad)
     with pytest.raises(ValueError, match="no column named 'zz'"):
         fm.datasets.load(p, target="zz")
+
+
+def test_unpickling_read_only_buffers_gives_a_trainable_model():
+    """joblib hands back read-only memory maps; the model must copy them."""
+    model = fm.MLP([2, 3, 1], seed=0)
+    state = model.__getstate__()
+    state["params"] = state["params"].copy()
+    state["params"].flags.writeable = False
+    clone = fm.Model.__new__(fm.Model)
+    clone.__setstate__(state)
+    assert clone.params.flags.writeable and np.shares_memory(clone.layers[0].weight, clone.params)
+    X, y = fm.datasets.xor()
+    fm.Trainer(clone, loss="mse", lr=0.1, batch_size=4, epochs=2).fit(X, y)
+    assert not np.array_equal(clone.params, model.params)
