@@ -339,8 +339,10 @@ def _train(args, out):
                              target_loss=args.target_loss, optimizer=optimizer, momentum=args.momentum,
                              print_every=print_every, progress=tty)
         Xc = model.check_input(X, "the data")
-        yt = y.ravel() if task == "multiclass" else y
-        model.check_target(yt, n, loss=trainer.loss.name, name="the target")
+        # Class labels become one-hot rows here, so every loss (not only
+        # cross_entropy, which also takes indices) can train on them.
+        yt = np.eye(n_out)[y[:, 0].astype(np.int64)] if task == "multiclass" else y
+        Yc = model.check_target(yt, n, loss=trainer.loss.name, name="the target")
     except (ValueError, TypeError) as exc:
         raise CLIError(str(exc)) from None
     if args.plot:
@@ -373,7 +375,7 @@ def _train(args, out):
         notice.start()
     try:
         fm.Trainer(model.copy(), loss=trainer.loss.name, lr=lr, batch_size=warm, epochs=1,
-                   optimizer=optimizer).fit(Xc[:warm], yt[:warm])
+                   optimizer=optimizer).fit(Xc[:warm], Yc[:warm])
     except fm.TrainingDiverged:
         pass                                  # the real run reports it
     finally:
@@ -383,7 +385,7 @@ def _train(args, out):
 
     interrupted = diverged = None
     try:
-        history = trainer.fit(Xc, yt)
+        history = trainer.fit(Xc, Yc)
     except KeyboardInterrupt:
         history = trainer.history
         interrupted = True

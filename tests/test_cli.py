@@ -448,3 +448,15 @@ def test_python_dash_m_fastmlp_and_version():
 def test_console_script_is_declared():
     with open(os.path.join(ROOT, "pyproject.toml")) as f:
         assert 'fastmlp = "fastmlp.cli:main"' in f.read()
+
+
+@pytest.mark.parametrize("loss", ["mse", "half_mse", "cross_entropy"])
+def test_train_multiclass_with_any_loss(capsys, workdir, loss):
+    """Class labels are turned into one-hot rows once, so a softmax model trains
+    with mse as well as with cross_entropy (which also accepts indices)."""
+    code, out, err = call(capsys, "train", "--data", workdir / "three.csv", "--loss", loss,
+                          "--epochs", "300", "--lr", "0.5", "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["loss"] == loss and summary["task"] == "multiclass" and summary["layers"][-1] == 3
+    assert summary["output"] == "softmax" and summary["accuracy"] == 1.0
