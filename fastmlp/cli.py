@@ -631,11 +631,8 @@ def _trace(args, out):
         raise CLIError(f"--x has {len(xs)} values, but the model has {model.n_features_in} inputs.")
     if args.precision < 1:
         raise CLIError(f"--precision must be >= 1; got {args.precision}.")
-    target = ys
-    if len(ys) == 1 and model.n_outputs > 1:
-        target = [ys[0]]              # a class index
     try:
-        t = trace(model, xs, target, loss=loss, lr=lr, names=names)
+        t = trace(model, xs, ys, loss=loss, lr=lr, names=names)
     except (ValueError, TypeError) as exc:
         raise CLIError(str(exc)) from None
     if args.json:

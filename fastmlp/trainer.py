@@ -157,7 +157,7 @@ class Trainer:
         """The settings of this trainer, JSON-serialisable."""
         cfg = {"loss": self.loss.name, "lr": self.lr, "batch_size": self.batch_size, "epochs": self.epochs,
                "shuffle": self.shuffle, "seed": self.seed, "target_loss": self.target_loss,
-               "optimizer": self.optimizer.name, "alpha": self.alpha}
+               "optimizer": self.optimizer.name, "alpha": self.alpha, "per_sample": self.per_sample}
         for key in ("momentum", "nesterov", "beta_1", "beta_2", "epsilon"):
             if hasattr(self.optimizer, key):
                 cfg[key] = getattr(self.optimizer, key)

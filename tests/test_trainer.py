@@ -121,6 +121,9 @@ def test_history_fields():
     assert h.final_loss == h.loss[-1] and h.seconds > 0 and h.steps_per_second > 0
     assert h.as_dict()["epochs"] == 7
     assert tr.config()["loss"] == "bce" and tr.config()["lr"] == 0.1
+    # config() rebuilds an equivalent trainer.
+    cfg = fm.Trainer(model, per_sample=True, **{k: v for k, v in tr.config().items() if k != "per_sample"}).config()
+    assert cfg == {**tr.config(), "per_sample": True}
 
 
 def test_zero_epochs_changes_nothing():
