@@ -13,7 +13,8 @@ import numpy as np
 
 from . import kernels as K
 from .init import get as get_init
-from .layers import ACTIVATIONS, Layer, Linear, Softmax
+from .layers import ACTIVATIONS, Layer, Linear, Softmax, layer_from_config
+from .losses import get_loss
 from .validation import as_matrix, as_targets, check_bool, check_choice, check_dtype, check_float, check_seed
 
 PREDICT_BLOCK = 512
@@ -84,12 +85,17 @@ class Model:
         self.layout = np.array(rows, dtype=np.int64).reshape(-1, K.LAYOUT_COLS)
         self.params = np.zeros(offset, dtype=self.dtype)
         self.grads = np.zeros(offset, dtype=self.dtype)
-        rng = np.random.default_rng(seed)
-        for layer, row in zip(layers, rows):
+        self._bind_layers(np.random.default_rng(seed))
+
+    def _bind_layers(self, rng=None):
+        """Make every layer's parameters views into the flat buffers and, given
+        a Generator, initialise them in layer order."""
+        for layer, row in zip(self.layers, self.layout):
             layer._dtype = self.dtype
             if isinstance(layer, Linear):
-                layer._bind(self.params, self.grads, row[3], row[4])
-                layer._initialise(rng, self.init)
+                layer._bind(self.params, self.grads, int(row[K.L_W]), int(row[K.L_B]))
+                if rng is not None:
+                    layer._initialise(rng, self.init)
 
     # -- shape information ---------------------------------------------------
     @property
@@ -166,7 +172,6 @@ class Model:
         written into ``model.grads``. Uses the same compiled path as training,
         including the fused Sigmoid+bce and Softmax+cross-entropy forms.
         per_sample=True sums mse/half_mse/bce over outputs (scikit-learn)."""
-        from .losses import get_loss
         lossobj = get_loss(loss)
         X = self.check_input(X)
         Y = self.check_target(y, X.shape[0], loss=lossobj.name)
@@ -183,22 +188,17 @@ class Model:
         return state
 
     def __setstate__(self, state):
-        from .layers import layer_from_config
         configs = state.pop("layers")
         # joblib may hand back read-only memory maps; the kernels write in place.
         for key in ("params", "grads"):
             state[key] = np.require(state[key], requirements=["C", "W", "A"])
         self.__dict__.update(state)
         self.layers = [layer_from_config(c) for c in configs]
-        for layer, row in zip(self.layers, self.layout):
-            layer._dtype = self.dtype
-            if isinstance(layer, Linear):
-                layer._bind(self.params, self.grads, int(row[K.L_W]), int(row[K.L_B]))
+        self._bind_layers()
 
     # -- utilities ---------------------------------------------------------------
     def copy(self):
         """An independent model with the same layers and parameters."""
-        from .layers import layer_from_config
         clone = Model([layer_from_config(l.config()) for l in self.layers], dtype=self.dtype,
                       init="zeros")
         clone.params[...] = self.params
