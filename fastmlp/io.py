@@ -193,7 +193,7 @@ def _is_num(v):
 
 
 def _check_layer(path, i, cfg):
-    from .layers import ACTIVATIONS, layer_from_config
+    from .layers import LAYER_TYPES, layer_from_config
     if not isinstance(cfg, dict) or not isinstance(cfg.get("type"), str):
         _fail(path, f"layer {i} must be an object with a 'type'; got {cfg!r}.")
     kind = cfg["type"]
@@ -207,7 +207,7 @@ def _check_layer(path, i, cfg):
         if not isinstance(cfg["bias"], bool):
             _fail(path, f"layer {i} (Linear) has bias={cfg['bias']!r}; expected true or false.")
     else:
-        if kind not in {cls.__name__ for cls in ACTIVATIONS.values()}:
+        if kind not in LAYER_TYPES:
             _fail(path, f"layer {i} has unknown type {kind!r}.")
         if set(cfg) != {"type"}:
             _fail(path, f"layer {i} ({kind}) takes no settings; got {sorted(cfg)}.")

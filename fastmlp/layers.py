@@ -15,14 +15,13 @@ array([[1.25, 3.8 ]])
 import numpy as np
 
 from . import kernels as K
-from .validation import as_values, check_int
+from .validation import as_values, check_int, float_dtype_of
 
 
 class Layer:
     """Base class. Subclasses set `kind` (a kernels layer-kind constant)."""
 
     kind = K.IDENTITY
-    has_params = False
 
     def __init__(self):
         self._out = None
@@ -37,7 +36,7 @@ class Layer:
         return {"type": self.name}
 
     def _prepare(self, x):
-        dtype = self._dtype or (x.dtype.type if x.dtype in (np.float32, np.float64) else np.float64)
+        dtype = self._dtype or float_dtype_of(x)
         return np.require(x, dtype=dtype, requirements=["C", "W", "A"])
 
     def forward(self, x):
@@ -109,7 +108,6 @@ class Linear(Layer):
     """
 
     kind = K.LINEAR
-    has_params = True
 
     def __init__(self, in_features, out_features, bias=True, weight=None, init=None):
         super().__init__()
@@ -236,14 +234,17 @@ class Linear(Layer):
         return f"Linear({self.in_features}, {self.out_features}{extra})"
 
 
+# Layer classes by the name Layer.config() records.
+LAYER_TYPES = {"Linear": Linear, **{cls.__name__: cls for cls in ACTIVATIONS.values()}}
+
+
 def layer_from_config(cfg):
     """Rebuild a layer from `Layer.config()`; raises ValueError for anything unknown."""
     if not isinstance(cfg, dict) or "type" not in cfg:
         raise ValueError(f"a layer entry must be an object with a 'type'; got {cfg!r}")
-    t = cfg["type"]
-    if t == "Linear":
+    cls = LAYER_TYPES.get(cfg["type"])
+    if cls is None:
+        raise ValueError(f"unknown layer type {cfg['type']!r}")
+    if cls is Linear:
         return Linear(cfg["in_features"], cfg["out_features"], bias=bool(cfg.get("bias", True)))
-    for cls in ACTIVATIONS.values():
-        if cls.__name__ == t:
-            return cls()
-    raise ValueError(f"unknown layer type {t!r}")
+    return cls()

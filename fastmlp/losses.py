@@ -19,7 +19,7 @@ saturated outputs never give NaN or inf.
 import numpy as np
 
 from . import kernels as K
-from .validation import as_matrix, as_targets, check_choice
+from .validation import as_matrix, as_targets, check_choice, float_dtype_of
 
 NAMES = ("mse", "half_mse", "bce", "cross_entropy")
 _KINDS = {"mse": K.MSE, "half_mse": K.HALF_MSE, "bce": K.BCE, "cross_entropy": K.CROSS_ENTROPY}
@@ -42,8 +42,7 @@ class Loss:
         return 1e-7 if np.dtype(dtype) == np.float32 else 1e-15
 
     def _arrays(self, pred, target):
-        pred = as_matrix(pred, "pred", pred.dtype.type if getattr(pred, "dtype", None) in
-                         (np.float32, np.float64) else np.float64)
+        pred = as_matrix(pred, "pred", float_dtype_of(pred))
         target = as_targets(target, "target", pred.dtype.type, pred.shape[0], pred.shape[1], loss=self.name)
         return pred, target
 

@@ -14,6 +14,12 @@ import numpy as np
 FLOAT_DTYPES = (np.float32, np.float64)
 
 
+def float_dtype_of(x):
+    """The dtype kernels should use for x: its own if float32 or float64, else float64."""
+    dt = getattr(x, "dtype", None)
+    return dt.type if dt in FLOAT_DTYPES else np.float64
+
+
 class NotFittedError(ValueError, AttributeError):
     """Raised when a model or estimator is used before it was trained."""
 
