@@ -216,13 +216,8 @@ def _load_data(dataset, path, target):
     try:
         if path is not None:
             data, names = datasets.load_table(path)
-            if data.shape[1] < 2:
-                raise CLIError(f"{path}: needs at least one feature column and a target column; "
-                               f"found {data.shape[1]} column.")
-            idx = datasets._column_index(target, names, path)
-            keep = [i for i in range(data.shape[1]) if i != idx]
-            source = {"data": os.path.abspath(path), "target": names[idx]}
-            return data[:, keep], data[:, idx:idx + 1], [names[i] for i in keep], names[idx], source
+            X, y, features, target_name = datasets.split_target(data, names, target, path)
+            return X, y, features, target_name, {"data": os.path.abspath(path), "target": target_name}
         if target is not None:
             raise CLIError("--target applies to --data files only.")
         name = dataset or "xor"
@@ -485,12 +480,9 @@ def _inputs_for(mf, dataset, path, target):
     y = None
     if target is not None:
         try:
-            idx = datasets._column_index(target, names, path)
+            data, y, names, _ = datasets.split_target(data, names, target, path)
         except ValueError as exc:
             raise CLIError(str(exc)) from None
-        y = data[:, idx:idx + 1]
-        keep = [i for i in range(len(names)) if i != idx]
-        data, names = data[:, keep], [names[i] for i in keep]
     if want and all(w in names for w in want) and len(set(names)) == len(names) \
             and path.lower().endswith(".csv"):
         tname = meta.get("target_name")

@@ -145,14 +145,20 @@ def _read_csv(path):
     return data, names
 
 
-def load(path, target=None):
-    """Load features and target from a file (see load_table). `target` is a
-    column name or index (default: the last column). Returns X (n, d),
-    y (n, 1) and the feature names."""
-    data, names = load_table(path)
+def split_target(data, names, target=None, path="data"):
+    """Split a table into features and one target column (a name or index;
+    default the last). Returns X (n, d), y (n, 1), feature names, target name."""
     if data.shape[1] < 2:
         raise DataError(f"{path}: needs at least one feature column and a target column; "
                         f"found {data.shape[1]} column.")
     idx = _column_index(target, names, path)
     keep = [i for i in range(data.shape[1]) if i != idx]
-    return data[:, keep], data[:, idx:idx + 1], [names[i] for i in keep]
+    return data[:, keep], data[:, idx:idx + 1], [names[i] for i in keep], names[idx]
+
+
+def load(path, target=None):
+    """Load features and target from a file (see load_table). `target` is a
+    column name or index (default: the last column). Returns X (n, d),
+    y (n, 1) and the feature names."""
+    data, names = load_table(path)
+    return split_target(data, names, target, path)[:3]
