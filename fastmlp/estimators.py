@@ -525,23 +525,13 @@ class _BaseMLP(BaseEstimator):
     def __setstate__(self, state):
         super().__setstate__(state)
         if getattr(self, "_model", None) is not None and hasattr(self, "coefs_"):
-            # joblib may hand back read-only memory maps: train and predict on own buffers.
-            if not self._model.params.flags.writeable:
-                self._model = self._model.copy()
+            # Model and Optimizer make their own buffers writeable when unpickled.
             # Unpickled coefs_ are copies: copy them in and point them at the model again.
             linear = self._linear_layers()
             for layer, c, b in zip(linear, self.coefs_, self.intercepts_):
                 layer.weight[...] = c
                 layer.bias[...] = b
             self._bind_attributes()
-            tr = getattr(self, "_trainer", None)
-            if tr is not None:
-                tr.model = self._model
-                opt = tr.optimizer
-                if opt.state is not None and not opt.state.flags.writeable:
-                    opt.state = opt.state.copy()
-                if not opt.step.flags.writeable:
-                    opt.step = opt.step.copy()
 
 
 _NO_DRAWS = np.zeros((0, 1))  # the engine's shuffle draws, unused: the estimator orders the samples

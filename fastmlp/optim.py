@@ -30,6 +30,13 @@ class Optimizer:
             self.state = np.zeros(2 * n_params, dtype=dtype)
             self.step = np.zeros(1, dtype=np.int64)
 
+    def __setstate__(self, state):
+        # joblib may hand back read-only memory maps; the engine updates these in place.
+        self.__dict__.update(state)
+        if self.state is not None:
+            self.state = np.require(self.state, requirements=["C", "W", "A"])
+        self.step = np.require(self.step, requirements=["C", "W", "A"])
+
     def reset(self):
         if self.state is not None:
             self.state[...] = 0
