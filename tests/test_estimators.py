@@ -468,3 +468,21 @@ def test_docstring_examples():
         warnings.simplefilter("ignore", ConvergenceWarning)
         result = doctest.testmod(estimators)
     assert result.attempted >= 8 and result.failed == 0
+
+
+def test_joblib_memory_mapped_estimator_keeps_training(tmp_path):
+    """joblib.load(mmap_mode='r') hands back read-only buffers; the model and the
+    optimizer state are made writeable again, so partial_fit continues exactly."""
+    import joblib
+    X, y = fm.datasets.line(n=200)
+    y = y.ravel()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = fm.MLPClassifier(hidden_layer_sizes=(8,), solver="adam", max_iter=5, random_state=0).fit(X, y)
+        joblib.dump(clf, tmp_path / "m.joblib")
+        loaded = joblib.load(tmp_path / "m.joblib", mmap_mode="r")
+        assert np.array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+        loaded.partial_fit(X, y)
+        clf.partial_fit(X, y)
+    for a, b in zip(loaded.coefs_, clf.coefs_):
+        assert np.array_equal(a, b)
