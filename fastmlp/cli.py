@@ -57,6 +57,17 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         super().add_text(text)
 
 
+def _positive_int(text):
+    """argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1; got {value}")
+    return value
+
+
 def _int_list(text, what):
     text = text.strip().lower()
     if text in ("", "none", "0", "-"):
@@ -179,7 +190,8 @@ def _build_parser():
                        epilog="examples:\n  fastmlp formula xor.npz\n  fastmlp formula xor.npz --precision 3",
                        formatter_class=_Formatter)
     f.add_argument("model", metavar="MODEL.npz")
-    f.add_argument("--precision", type=int, default=4, help="significant digits per weight (default: 4)")
+    f.add_argument("--precision", type=_positive_int, default=4,
+                   help="significant digits per weight (default: 4)")
     f.add_argument("--exact", action="store_true", help="every parameter to full precision")
     f.add_argument("--names", metavar="A,B", help="input names (default: the training columns, or x1, x2...)")
 
@@ -200,7 +212,7 @@ def _build_parser():
     r.add_argument("--lr", type=float, help="learning rate (default: the model's, else 0.1)")
     r.add_argument("--loss", choices=("mse", "half_mse", "bce", "cross_entropy"),
                    help="loss (default: the model's training loss, else from its output layer)")
-    r.add_argument("--precision", type=int, default=6, help="significant digits shown (default: 6)")
+    r.add_argument("--precision", type=_positive_int, default=6, help="significant digits shown (default: 6)")
     r.add_argument("--json", action="store_true", help="the trace as JSON")
 
     sub.add_parser("bench", help="speed benchmarks against other libraries (see 'fastmlp bench --help')",
@@ -313,12 +325,10 @@ def _train(args, out):
     lr = preset["lr"] if args.lr is None else args.lr
     epochs = preset["epochs"] if args.epochs is None else args.epochs
     batch = preset["batch_size"] if args.batch_size is None else args.batch_size
-    if args.batch_size is None:
-        batch = min(batch, n)
-    elif isinstance(batch, int) and batch > n and not args.json and not args.quiet:
-        print(f"fastmlp: note: --batch-size {batch} is more than the {n} samples; using {n}.", file=sys.stderr)
-        batch = n
-    elif isinstance(batch, int) and batch > n:
+    if batch > n:
+        if args.batch_size is not None and not args.json and not args.quiet:
+            print(f"fastmlp: note: --batch-size {batch} is more than the {n} samples; using {n}.",
+                  file=sys.stderr)
         batch = n
     if args.print_every is not None and args.print_every < 1:
         raise CLIError(f"--print-every must be >= 1; got {args.print_every}.")
@@ -576,8 +586,6 @@ def _formula(args, out):
         names = [n.strip() for n in args.names.split(",")]
         if len(names) != mf.model.n_features_in:
             raise CLIError(f"--names lists {len(names)} names, but the model has {mf.model.n_features_in} inputs.")
-    if args.precision < 1:
-        raise CLIError(f"--precision must be >= 1; got {args.precision}.")
     outputs = None
     target = mf.metadata.get("target_name")
     if target and mf.model.n_outputs == 1:
@@ -621,8 +629,6 @@ def _trace(args, out):
     ys = _float_list(y, "--y")
     if len(xs) != model.n_features_in:
         raise CLIError(f"--x has {len(xs)} values, but the model has {model.n_features_in} inputs.")
-    if args.precision < 1:
-        raise CLIError(f"--precision must be >= 1; got {args.precision}.")
     try:
         t = trace(model, xs, ys, loss=loss, lr=lr, names=names)
     except (ValueError, TypeError) as exc:
