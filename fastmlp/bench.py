@@ -538,12 +538,10 @@ def measure(impl, wl, repeats, budget):
             epochs = max(1, int(budget / per_epoch))
     best = math.inf
     losses = None
-    total_seconds = 0.0
     for _ in range(repeats):
         _pause()
         impl.reset()
         seconds, steps, losses = impl.run(epochs)
-        total_seconds += seconds
         best = min(best, seconds / max(steps, 1))
     scores = impl.scores()
     row.update(

@@ -249,7 +249,7 @@ def _infer_task(y, output):
     if output is None:
         if binary:
             output = "sigmoid"
-        elif integer and 3 <= classes <= MAX_CLASSES and values.min() >= 0:
+        elif 3 <= classes <= MAX_CLASSES:
             output = "softmax"
         else:
             output = "identity"

@@ -314,7 +314,7 @@ class _BaseMLP(BaseEstimator):
         return max(1, int(room))
 
     def _fit_stochastic(self, X, Y, incremental):
-        if not incremental or getattr(self, "_trainer", None) is None:
+        if not incremental:
             self._trainer = None  # built below, once the batch size is known
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
@@ -340,7 +340,7 @@ class _BaseMLP(BaseEstimator):
             if self.batch_size > n_samples:
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
-        if self._trainer is None:
+        if getattr(self, "_trainer", None) is None:
             self._trainer = self._new_trainer(batch_size)
         tr = self._trainer
         tr.batch_size = batch_size

@@ -170,7 +170,7 @@ def evaluate(text, inputs):
 
 # -- trace ----------------------------------------------------------------------------
 
-def _as_rows(value, name):
+def _as_rows(value):
     arr = np.asarray(value, dtype=np.float64)
     if arr.ndim == 0:
         arr = arr.reshape(1, 1)
@@ -291,7 +291,7 @@ def trace(model, x, y, loss=None, lr=0.1, names=None):
     lossobj = get_loss(_default_loss(model) if loss is None else loss)
     lr = check_float(lr, "lr", low=0)
     work = model.copy()
-    X = work.check_input(_as_rows(x, "x"), "x")
+    X = work.check_input(_as_rows(x), "x")
     target_in = np.asarray(y)
     if lossobj.name == "cross_entropy" and work.n_outputs > 1 and target_in.ndim <= 1 \
             and target_in.size == X.shape[0]:
