@@ -68,9 +68,11 @@ def test_activation_gradients(kind, n, d, _):
 
 
 @pytest.mark.parametrize("bias", [True, False])
-@pytest.mark.parametrize("n,d_in,d_out", SHAPES + [(3, 40, 50)])
+@pytest.mark.parametrize("n,d_in,d_out", SHAPES + [(3, 40, 50), (1, 20, 30), (30, 1, 20), (30, 20, 1)])
 def test_linear_gradients(n, d_in, d_out, bias):
-    # (3, 40, 50) goes through BLAS, the small ones through the hand loop.
+    # (3, 40, 50) goes through BLAS, the small ones through the hand loop; the
+    # last three are above SMALL_PRODUCT with one product of inner dimension 1
+    # (gw at batch 1, the forward pass, dx), which runs by hand, the others in BLAS.
     rng = np.random.default_rng(n + d_in * 10 + d_out * 100)
     x = rng.normal(size=(n, d_in))
     w = rng.normal(size=(d_in, d_out))
