@@ -16,10 +16,12 @@ the same minibatches (``fastmlp.trainer.shuffle_orders``). scikit-learn draws
 its own shuffles and always trains a sigmoid/softmax output with log-loss, so
 its loss column is its log-loss, reported as it is.
 
-Protocol per implementation: a warm-up run (which for fastmlp and JAX also
-pays compilation; compile time is reported in its own column, never in step
-times), then ``repeats`` timed runs from the initial weights; the best (min)
-time per step is reported. Implementations whose steps are slow (Python loops)
+Protocol per workload: each implementation is prepared and does a warm-up run
+(which for fastmlp and JAX also pays compilation; compile time is reported in
+its own column, never in step times); then ``repeats`` rounds in which every
+implementation makes one timed run from the initial weights, round robin, so a
+drift of the machine's speed hits them alike. The best (min) time per step of
+each is reported. Implementations whose steps are slow (Python loops)
 are timed on fewer epochs when a full run would exceed ``budget`` seconds; the
 row then says how many steps were timed, and its loss and accuracy are those
 after the steps it ran. Peers that are not installed are listed as skipped.
@@ -516,8 +518,9 @@ def _pause():
     time.sleep(0.1)
 
 
-def measure(impl, wl, repeats, budget):
-    """Warm up, then time `repeats` runs from the initial weights; returns a result row."""
+def warm_up(impl, wl, budget):
+    """Prepare impl and run its warm-up; returns its result row so far, with
+    the number of epochs each timed run will train."""
     row = {"workload": wl.name, "implementation": impl.name, "label": LABELS[impl.name]}
     t0 = time.perf_counter()
     impl.prepare()
@@ -536,21 +539,24 @@ def measure(impl, wl, repeats, budget):
         per_epoch = seconds / max(warm_epochs, 1)
         if per_epoch * epochs > budget:
             epochs = max(1, int(budget / per_epoch))
-    best = math.inf
-    losses = None
-    for _ in range(repeats):
-        _pause()
-        impl.reset()
-        seconds, steps, losses = impl.run(epochs)
-        best = min(best, seconds / max(steps, 1))
+    row.update(epochs=int(epochs), repeats=0, seconds_per_step=math.inf)
+    return row
+
+
+def timed_run(impl, wl, row):
+    """One timed run of row["epochs"] epochs from the initial weights; keeps
+    the best time per step and the last run's losses and scores in row."""
+    _pause()
+    impl.reset()
+    seconds, steps, losses = impl.run(row["epochs"])
+    best = min(row["seconds_per_step"], seconds / max(steps, 1))
     scores = impl.scores()
     row.update(
         status="ok",
         compile_seconds=impl.compile_seconds,
-        epochs=int(epochs),
         steps=int(steps),
         full_steps=int(wl.epochs * wl.steps_per_epoch),
-        repeats=int(repeats),
+        repeats=row["repeats"] + 1,
         seconds_per_step=best,
         seconds_per_epoch=best * wl.steps_per_epoch,
         samples_per_second=wl.n / (best * wl.steps_per_epoch),
@@ -559,7 +565,7 @@ def measure(impl, wl, repeats, budget):
         accuracy=wl.accuracy(scores),
         note=impl.note,
     )
-    if epochs < wl.epochs:
+    if row["epochs"] < wl.epochs:
         extra = f"timed on {row['steps']}/{row['full_steps']} steps; loss/acc after those"
         row["note"] = f"{row['note']}; {extra}" if row["note"] else extra
     return row
@@ -781,10 +787,15 @@ def run(workloads=("xor", "line", "wide"), impls=IMPLEMENTATIONS, quick=False, r
             # Measured right before fastmlp's run, so both see the same machine.
             results["blas"] = blas_limit(wl)
             echo(f"  BLAS limit: numpy float32 GEMM on this step's products: {results['blas']['gflops']:.1f} GFLOP/s")
-        base = None
+        # Every implementation is prepared and warmed up, then the timed runs go
+        # round robin (one run of each, `reps` times): a machine whose speed
+        # drifts for seconds at a time (as shared VMs do) then slows all of
+        # them alike instead of whichever ran during the slow spell.
+        entries = []
         for name in impls:
             cls = CLASSES[name]
             row = {"workload": wname, "implementation": name, "label": LABELS[name]}
+            impl = None
             try:
                 if name not in imports:
                     t0 = time.perf_counter()
@@ -796,12 +807,25 @@ def run(workloads=("xor", "line", "wide"), impls=IMPLEMENTATIONS, quick=False, r
                             pass
                     imports[name] = time.perf_counter() - t0
                 _pause()
-                row = measure(cls(wl), wl, reps, None if name == "fastmlp" else budget)
+                impl = cls(wl)
+                row = warm_up(impl, wl, None if name == "fastmlp" else budget)
                 row["import_seconds"] = imports[name]
             except Skipped as exc:
                 row.update(status=f"skipped ({exc})")
             except Exception as exc:  # a broken peer must not hide the others
                 row.update(status=f"failed: {type(exc).__name__}: {exc}"[:200])
+            entries.append((impl, row))
+        for _ in range(reps):
+            for impl, row in entries:
+                if row.get("status", "ok") != "ok":
+                    continue
+                try:
+                    timed_run(impl, wl, row)
+                except Exception as exc:
+                    row.update(status=f"failed: {type(exc).__name__}: {exc}"[:200])
+        base = None
+        for impl, row in entries:
+            name = row["implementation"]
             if row["status"] == "ok":
                 if name == "fastmlp":
                     base = row["seconds_per_step"]
