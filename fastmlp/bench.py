@@ -49,11 +49,11 @@ import numpy as np
 
 WORKLOADS = {
     "xor": dict(sizes=[2, 8, 1], output="sigmoid", loss="mse", lr=0.5, batch=4, epochs=10_000,
-                quick_epochs=500, repeats=3),
+                quick_epochs=500, repeats=5),
     "line": dict(sizes=[2, 16, 16, 1], output="sigmoid", loss="bce", lr=0.1, batch=32, epochs=50,
-                 quick_epochs=5, repeats=3, n=1000),
+                 quick_epochs=5, repeats=5, n=1000),
     "wide": dict(sizes=[784, 512, 512, 10], output="softmax", loss="cross_entropy", lr=0.01, batch=256,
-                 epochs=2, quick_epochs=1, repeats=1, n=8192, quick_n=1024),
+                 epochs=2, quick_epochs=1, repeats=3, n=8192, quick_n=1024),
 }
 IMPLEMENTATIONS = ("fastmlp", "reference", "torch", "jax", "sklearn")
 LABELS = {
@@ -749,7 +749,7 @@ def build_parser(prog="fastmlp bench"):
                    help="comma-separated subset of: " + ",".join(IMPLEMENTATIONS) + " (fastmlp always runs)")
     p.add_argument("--quick", action="store_true", help="smoke run: few epochs, one repeat, small wide data")
     p.add_argument("--repeats", type=int, default=None,
-                   help="timed runs per implementation, best kept (default: 3 for xor/line, 1 for wide)")
+                   help="timed runs per implementation, best kept (default: 5 for xor/line, 3 for wide)")
     p.add_argument("--budget", type=float, default=None,
                    help="seconds a timed run of a Python-loop implementation may take before it is timed on "
                         "fewer epochs (default 5, --quick 1)")
