@@ -878,6 +878,11 @@ def train_epochs(params, grads, layout, X, Y, shuffle_u, hyper, ihyper,
     yb2 = ybuf[0:last * k].reshape((last, k))
 
     order = np.arange(n)
+    # One unshuffled full batch (XOR-sized data): the batch never changes and
+    # nothing else writes xs[0] or yb, so it is gathered once.
+    static_batch = batch == n and not shuffle
+    if static_batch:
+        _gather(X, Y, order, 0, xs[0], yb)
     saved = np.empty(P, dtype=params.dtype)
     saved_state = np.empty(opt_state.shape[0], dtype=opt_state.dtype)
     velocity = opt_state[0:P]
@@ -898,7 +903,8 @@ def train_epochs(params, grads, layout, X, Y, shuffle_u, hyper, ihyper,
         total = 0.0
         for b0 in range(0, n, batch):
             if b0 + batch <= n:
-                _gather(X, Y, order, b0, xs[0], yb)
+                if not static_batch:
+                    _gather(X, Y, order, b0, xs[0], yb)
                 forward_views(layout, xs, ws, bs)
                 value = backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb,
                                        clip_eps, alpha, per_sample, start)
