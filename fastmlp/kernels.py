@@ -143,7 +143,12 @@ def _small_nt(a, b, out):
     """a (m, n), b (k, n) -> out (m, k) = a @ b.T, without a transposed view."""
     m, n = a.shape
     k = b.shape[0]
-    if n >= k:
+    if n == 1:  # an outer product (dx of a one-output layer): one pass, no zeroing
+        for i in range(m):
+            ai = a[i, 0]
+            for p in range(k):
+                out[i, p] = ai * b[p, 0]
+    elif n >= k:
         for i in range(m):
             for p in range(k):
                 s = 0.0
