@@ -30,6 +30,17 @@ def test_wide_flops_and_products():
     np.testing.assert_array_equal(wl.Y.argmax(axis=1), wl.labels)
 
 
+def test_blas_limit_reports_the_best_calls_and_whole_sequences():
+    wl = bench.Workload("xor")
+    blas = bench.blas_limit(wl, seconds=0.01)
+    assert len(blas["products"]) == len(wl.gemm_shapes()) and blas["rounds"] >= 5
+    best_calls = sum(p["seconds"] for p in blas["products"])
+    assert blas["seconds_per_step"] == pytest.approx(best_calls)
+    # A whole round can never beat the sum of each product's best call.
+    assert blas["sequence_seconds_best"] >= best_calls
+    assert blas["sequence_seconds_median"] >= blas["sequence_seconds_best"]
+
+
 def test_workload_settings_match_the_issue():
     xor, line, wide = (bench.Workload(n) for n in ("xor", "line", "wide"))
     assert (xor.sizes, xor.loss, xor.batch, xor.lr, xor.epochs * xor.steps_per_epoch) == \
