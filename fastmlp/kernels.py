@@ -48,9 +48,9 @@ STOP_NONE, STOP_TARGET, STOP_DIVERGED = 0, 1, 2
 # (32, 2) @ (2, 16) (measured with bench/test_kernels.py and a numba loop).
 # A product whose inner dimension is 1 (an outer product: dx of a layer with
 # one output, the forward pass of a layer with one input, gw at batch size 1)
-# always runs in the hand loop: OpenBLAS's gemm handles k = 1 poorly, measured
-# (256, 1) @ (1, 512) at 37 us in BLAS and 22 us by hand in float32, 210 us
-# and 43 us in float64.
+# always runs in the hand loop: OpenBLAS's gemm handles k = 1 poorly. Measured
+# on (256, 1) @ (1, 512) as each of the three products: 30-37 us in BLAS and
+# 10-25 us by hand in float32, 210 us and 21-57 us in float64.
 SMALL_PRODUCT = 256
 
 # Safe fastmath subset: "nnan"/"ninf" would turn isnan/isfinite into constants
