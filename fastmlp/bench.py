@@ -543,6 +543,11 @@ def warm_up(impl, wl, budget):
     return row
 
 
+def _failed(exc):
+    """The status of a row whose implementation raised exc."""
+    return f"failed: {type(exc).__name__}: {exc}"[:200]
+
+
 def timed_run(impl, wl, row):
     """One timed run of row["epochs"] epochs from the initial weights; keeps
     the best time per step and the last run's losses and scores in row."""
@@ -791,7 +796,7 @@ def run(workloads=("xor", "line", "wide"), impls=IMPLEMENTATIONS, quick=False, r
         echo(f"\n{wl.describe()}")
         reps = wl.repeats if repeats is None else max(1, int(repeats))
         if wname == "wide":
-            # Measured right before fastmlp's run, so both see the same machine.
+            # Measured right before the implementations warm up and run, so all see the same machine.
             results["blas"] = blas_limit(wl)
             echo(f"  BLAS limit: numpy float32 GEMM on this step's products: {results['blas']['gflops']:.1f} GFLOP/s")
         # Every implementation is prepared and warmed up, then the timed runs go
@@ -820,7 +825,7 @@ def run(workloads=("xor", "line", "wide"), impls=IMPLEMENTATIONS, quick=False, r
             except Skipped as exc:
                 row.update(status=f"skipped ({exc})")
             except Exception as exc:  # a broken peer must not hide the others
-                row.update(status=f"failed: {type(exc).__name__}: {exc}"[:200])
+                row.update(status=_failed(exc))
             entries.append((impl, row))
         for _ in range(reps):
             for impl, row in entries:
@@ -829,7 +834,7 @@ def run(workloads=("xor", "line", "wide"), impls=IMPLEMENTATIONS, quick=False, r
                 try:
                     timed_run(impl, wl, row)
                 except Exception as exc:
-                    row.update(status=f"failed: {type(exc).__name__}: {exc}"[:200])
+                    row.update(status=_failed(exc))
         base = None
         for impl, row in entries:
             name = row["implementation"]
@@ -892,8 +897,9 @@ def report(results):
     lines.append("")
     lines.append(format_table(results["rows"]))
     lines.append("")
-    lines.append("time/step: best of the timed runs (taken round robin, after a warm-up run of each); ratio: that implementation's time "
-                 "per step / fastmlp's (above 1: fastmlp is faster); GFLOP/s counts 2*m*n*k per matrix product "
+    lines.append("time/step: best of the timed runs (taken round robin, after a warm-up run of each); ratio: "
+                 "that implementation's time per step / fastmlp's (above 1: fastmlp is faster); GFLOP/s counts "
+                 "2*m*n*k per matrix product "
                  "(forward 1 per Linear, backward 2 except dX of the first layer).")
     first = results["first_call"]
     lines.append(f"fastmlp first call in this process: {first['seconds']:.3f} s ({first['source']}); "
