@@ -71,6 +71,21 @@ if sys.platform == "darwin":
 print(peak, code)
 """
 
+# Appended to LINE_FASTMLP: the resident memory at the end of training, split
+# into the process's own (anonymous) pages and pages of mapped files (mostly
+# shared libraries; Linux only). The file part depends on the kernel's page
+# cache, not on fastmlp: two venvs with the same packages had 70 MB of
+# libllvmlite.so resident (installed hours before) and 82 MB (just installed).
+RSS_SPLIT = """
+import json
+try:
+    with open("/proc/self/status") as fh:
+        kb = {k: int(v.split()[0]) for k, v in (l.split(":", 1) for l in fh) if k in ("VmRSS", "RssAnon", "RssFile")}
+    print(json.dumps({k: v * 1024 / 1e6 for k, v in kb.items()}))
+except OSError:
+    pass
+"""
+
 
 def fastmlp_command():
     """The installed ``fastmlp`` console script next to this interpreter, else ``python -m fastmlp``."""
@@ -134,17 +149,28 @@ def measure(runs=5, cold_runs=1, torch=True, echo=print):
         echo(f"cold start  (empty NUMBA_CACHE_DIR): best {min(cold):.3f} s ({cold_runs} run(s); "
              f"target < {TARGETS['cold']} s)")
 
-    # Peak memory of training line.
-    rss = {}
-    rss["fastmlp train --dataset line --quiet"] = peak_rss_mb(fastmlp_command() + ["train", "--dataset", "line",
-                                                                                    "--quiet"])
-    rss["library: line workload, float32"] = peak_rss_mb([sys.executable, "-c", LINE_FASTMLP])
+    # Peak memory of training line, each command run once untimed first so that
+    # numba's cache holds its kernels (compiling raises the peak to ~290 MB).
+    commands = {"fastmlp train --dataset line --quiet": fastmlp_command() + ["train", "--dataset", "line", "--quiet"],
+                "library: line workload, float32": [sys.executable, "-c", LINE_FASTMLP]}
     if torch and _have("torch"):
-        rss["PyTorch: line workload, float32"] = peak_rss_mb([sys.executable, "-c", LINE_TORCH])
+        commands["PyTorch: line workload, float32"] = [sys.executable, "-c", LINE_TORCH]
+    rss = {}
+    for name, command in commands.items():
+        wall(command)
+        rss[name] = peak_rss_mb(command)
     results["peak_rss_mb"] = rss
     for name, mb in rss.items():
         target = f"; target < {TARGETS['rss_mb']:.0f} MB" if not name.startswith("PyTorch") else ""
         echo(f"peak RSS    {name}: {mb:.0f} MB{target}")
+    split = subprocess.run([sys.executable, "-c", LINE_FASTMLP + RSS_SPLIT], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    if split:
+        split = json.loads(split.splitlines()[-1])
+        results["rss_at_end_mb"] = split
+        echo(f"            library run at the end of training: {split['VmRSS']:.0f} MB resident = "
+             f"{split['RssAnon']:.0f} MB the process's own + {split['RssFile']:.0f} MB of mapped files "
+             f"(shared libraries; llvmlite's alone is 70-82 MB, depending on the page cache)")
 
     # For scale: bare interpreter and imports.
     scale = {"python -c pass": wall([sys.executable, "-c", "pass"]),
