@@ -15,7 +15,7 @@ array([[1.25, 3.8 ]])
 import numpy as np
 
 from . import kernels as K
-from .validation import as_values, check_int, float_dtype_of
+from .validation import as_matrix, as_values, check_int, float_dtype_of
 
 
 class Layer:
@@ -26,6 +26,12 @@ class Layer:
     def __init__(self):
         self._out = None
         self._dtype = None
+        self._model = None  # weakref to the Model whose buffers hold this layer's parameters
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_model"] = None  # a weakref does not pickle; a copy belongs to no model
+        return state
 
     @property
     def name(self):
@@ -35,27 +41,41 @@ class Layer:
         """The settings that rebuild this layer (used by model files)."""
         return {"type": self.name}
 
-    def _prepare(self, x):
-        dtype = self._dtype or float_dtype_of(x)
-        return np.require(x, dtype=dtype, requirements=["C", "W", "A"])
-
+    # forward/backward check their argument (a layer may be used on its own);
+    # _forward/_backward are the same without the checks, for Model, which
+    # validated X once at the top.
     def forward(self, x):
         """x (n, d) -> out (n, d); keeps the output for backward."""
-        x = self._prepare(x)
+        return self._forward(self._check_x(x))
+
+    def backward(self, dout):
+        """dout (n, d) = d loss / d output -> d loss / d input (n, d)."""
+        self._need_forward()
+        return self._backward(self._check_dout(dout))
+
+    def _check_x(self, x, n_features=None):
+        dtype = self._dtype or float_dtype_of(x)
+        return as_matrix(x, "x", dtype, n_features=n_features, owner=repr(self))
+
+    def _need_forward(self):
+        if self._out is None:
+            raise RuntimeError(f"{self.name}.backward() was called before forward(); "
+                               f"run forward on a batch first.")
+
+    def _check_dout(self, dout):
+        dout = as_matrix(dout, "dout", self._out.dtype)
+        if dout.shape != self._out.shape:
+            raise ValueError(f"dout has shape {dout.shape}, but {self!r}'s last output "
+                             f"has shape {self._out.shape}.")
+        return dout
+
+    def _forward(self, x):
         out = np.empty_like(x)
         K.activation_forward(self.kind, x, out)
         self._out = out
         return out
 
-    def backward(self, dout):
-        """dout (n, d) = d loss / d output -> d loss / d input (n, d)."""
-        if self._out is None:
-            raise RuntimeError(f"{self.name}.backward() was called before forward(); "
-                               f"run forward on a batch first.")
-        dout = np.require(dout, dtype=self._out.dtype, requirements=["C", "W", "A"])
-        if dout.shape != self._out.shape:
-            raise ValueError(f"dout has shape {dout.shape}, but {self.name}'s last output "
-                             f"has shape {self._out.shape}.")
+    def _backward(self, dout):
         dx = np.empty_like(dout)
         K.activation_backward(self.kind, self._out, dout, dx)
         return dx
@@ -211,20 +231,27 @@ class Linear(Layer):
     def forward(self, x):
         """x (n, in_features) -> (n, out_features); keeps x for backward."""
         self._need_bound()
-        x = self._prepare(x)
+        return self._forward(self._check_x(x, self.in_features))
+
+    def _need_forward(self):
+        if self._x is None:
+            raise RuntimeError("Linear.backward() was called before forward(); run forward on a batch first.")
+
+    def _check_dout(self, dout):
+        dout = as_matrix(dout, "dout", self._dtype)
+        if dout.shape != (self._x.shape[0], self.out_features):
+            raise ValueError(f"dout has shape {dout.shape}, but {self!r}'s last output has shape "
+                             f"{(self._x.shape[0], self.out_features)}.")
+        return dout
+
+    def _forward(self, x):
         out = np.empty((x.shape[0], self.out_features), dtype=self._dtype)
         K.linear_forward(x, self._w, self._b, self.has_bias, out)
         self._x = x
         return out
 
-    def backward(self, dout):
+    def _backward(self, dout):
         """dout (n, out_features) -> dx (n, in_features); fills grad_weight and grad_bias."""
-        if self._x is None:
-            raise RuntimeError("Linear.backward() was called before forward(); run forward on a batch first.")
-        dout = np.require(dout, dtype=self._dtype, requirements=["C", "W", "A"])
-        if dout.shape != (self._x.shape[0], self.out_features):
-            raise ValueError(f"dout has shape {dout.shape}, but Linear's last output has shape "
-                             f"{(self._x.shape[0], self.out_features)}.")
         dx = np.empty_like(self._x)
         K.linear_backward(self._x, self._w, dout, self.has_bias, self._gw, self._gb, True, dx)
         return dx

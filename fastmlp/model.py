@@ -8,6 +8,7 @@ parameters are, so one compiled engine serves models of any depth.
 """
 
 import warnings
+import weakref
 
 import numpy as np
 
@@ -54,6 +55,13 @@ class Model:
                 raise TypeError(f"layers[{i}] must be a fastmlp layer (Linear, ReLU, ...); got {layer!r}.")
         if len({id(layer) for layer in layers}) != len(layers):
             raise ValueError("The same layer object appears twice; create a new layer for each position.")
+        for i, layer in enumerate(layers):
+            # A layer's parameters are views into its model's buffer: shared by
+            # two models, each would silently compute with the other's weights.
+            owner = layer._model() if getattr(layer, "_model", None) is not None else None
+            if owner is not None:
+                raise ValueError(f"layers[{i}] ({layer!r}) already belongs to another Model; create new layers "
+                                 f"for this one, or use model.copy() for an independent copy.")
         if not isinstance(layers[0], Linear):
             raise ValueError(f"The first layer must be Linear (it fixes the number of input features); "
                              f"got {layers[0]!r}.")
@@ -91,6 +99,7 @@ class Model:
         """Make every layer's parameters views into the flat buffers and, given
         a Generator, initialise them in layer order."""
         for layer, row in zip(self.layers, self.layout):
+            layer._model = weakref.ref(self)
             layer._dtype = self.dtype
             if isinstance(layer, Linear):
                 layer._bind(self.params, self.grads, int(row[K.L_W]), int(row[K.L_B]))
@@ -149,7 +158,7 @@ class Model:
         """Outputs for X, layer by layer, keeping what backward() needs."""
         out = self.check_input(X)
         for layer in self.layers:
-            out = layer.forward(out)
+            out = layer._forward(out)
         self._last_rows = out.shape[0]
         return out
 
@@ -164,7 +173,7 @@ class Model:
             raise ValueError(f"dout has shape {dout.shape}, but the last forward() produced "
                              f"({self._last_rows}, {self.n_outputs}).")
         for layer in reversed(self.layers):
-            dout = layer.backward(dout)
+            dout = layer._backward(dout)
         return dout
 
     def loss_and_gradient(self, X, y, loss="mse", alpha=0.0, per_sample=False):
@@ -173,6 +182,7 @@ class Model:
         including the fused Sigmoid+bce and Softmax+cross-entropy forms.
         per_sample=True sums mse/half_mse/bce over outputs (scikit-learn)."""
         lossobj = get_loss(loss)
+        lossobj.check_model(self)
         X = self.check_input(X)
         Y = self.check_target(y, X.shape[0], loss=lossobj.name)
         alpha = check_float(alpha, "alpha", low=0, low_inclusive=True)

@@ -198,8 +198,9 @@ def as_values(value, name, shape, dtype=np.float64):
     return _convert(arr, name, dtype)
 
 
-def as_matrix(value, name, dtype, n_features=None):
-    """Validate a 2-D input matrix and return it C-contiguous, writeable, of `dtype`."""
+def as_matrix(value, name, dtype, n_features=None, owner="the model"):
+    """Validate a 2-D input matrix and return it C-contiguous, writeable, of
+    `dtype`. `owner` names what expects `n_features` in the error message."""
     arr = _to_array(value, name)
     if arr.ndim == 1:
         raise ValueError(f"Expected a 2-D array for {name}, got a 1-D array of shape {arr.shape}. "
@@ -211,7 +212,8 @@ def as_matrix(value, name, dtype, n_features=None):
     if arr.shape[1] == 0:
         raise ValueError(f"{name} has 0 features (shape {arr.shape}); at least one is required.")
     if n_features is not None and arr.shape[1] != n_features:
-        raise ValueError(f"{name} has {arr.shape[1]} features, but the model expects {n_features}.")
+        s = "" if arr.shape[1] == 1 else "s"
+        raise ValueError(f"{name} has {arr.shape[1]} feature{s}, but {owner} expects {n_features}.")
     return _convert(arr, name, dtype)
 
 

@@ -146,3 +146,46 @@ def test_unpickling_read_only_buffers_gives_a_trainable_model():
     X, y = fm.datasets.xor()
     fm.Trainer(clone, loss="mse", lr=0.1, batch_size=4, epochs=2).fit(X, y)
     assert not np.array_equal(clone.params, model.params)
+
+
+def test_a_layer_used_on_its_own_checks_its_input():
+    """Layer.forward is public: a wrong width must be refused, not read past
+    the weights (the kernel takes its sizes from the arrays it is given)."""
+    model = fm.MLP([2, 3], seed=0)
+    lin = model.layers[0]
+    with pytest.raises(ValueError, match=r"x has 10 features, but Linear\(2, 3\) expects 2"):
+        lin.forward(np.arange(20.0).reshape(2, 10))
+    with pytest.raises(ValueError, match=r"x has 1 feature, but Linear\(4, 3\) expects 4"):
+        fm.MLP([4, 3]).layers[0].forward(np.ones((2, 1)))
+    with pytest.raises(ValueError, match="Expected a 2-D array for x"):
+        fm.ReLU().forward(np.array([1.0, -1.0]))
+    with pytest.raises(ValueError, match="x contains 1 NaN or infinite value"):
+        lin.forward([[np.nan, 1.0]])
+    out = lin.forward([[1.0, 2.0]])
+    np.testing.assert_array_equal(out, model.predict([[1.0, 2.0]]))
+    with pytest.raises(ValueError, match=r"dout has shape \(1, 2\), but Linear\(2, 3\)'s last output has shape"):
+        lin.backward(np.ones((1, 2)))
+    relu = fm.ReLU()
+    np.testing.assert_array_equal(relu.forward([[1, -2]]), [[1.0, 0.0]])
+    with pytest.raises(ValueError, match="dout contains 1 NaN"):
+        relu.backward([[np.inf, 1.0]])
+
+
+def test_a_layer_belongs_to_one_model():
+    """Parameters are views into the model's buffer: a layer shared by two
+    models would make each compute with the other's weights."""
+    layers = [fm.Linear(2, 8), fm.ReLU(), fm.Linear(8, 1), fm.Sigmoid()]
+    first = fm.Model(layers, seed=0)
+    before = first.params.copy()
+    with pytest.raises(ValueError, match=r"layers\[0\] \(Linear\(2, 8\)\) already belongs to another Model"):
+        fm.Model(layers, seed=1)
+    np.testing.assert_array_equal(first.params, before)
+    assert all(layer._model() is first for layer in first.layers)
+    del first
+    import gc
+    gc.collect()
+    second = fm.Model(layers, seed=1)  # free again once the first model is gone
+    assert second.layers[0].weight.base is not None
+    copied = pickle.loads(pickle.dumps(second.layers[0]))
+    assert copied._model is None
+    np.testing.assert_array_equal(copied.weight, second.layers[0].weight)
