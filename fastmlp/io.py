@@ -300,6 +300,11 @@ def read(path):
     if not isinstance(layers, list) or not layers:
         _fail(path, "the header must list at least one layer.")
     built = [_check_layer(path, i, cfg) for i, cfg in enumerate(layers)]
+    # Counted before the model allocates them: a header declaring huge layers
+    # must be refused, not answered with a MemoryError.
+    need = sum(getattr(layer, "n_params", 0) for layer in built)
+    if need > params.size:
+        _fail(path, f"the layers need {need} parameters, but the file holds {params.size}.")
     try:
         model = Model(built, dtype=dtype, init="zeros")
     except (ValueError, TypeError) as exc:

@@ -189,7 +189,10 @@ def test_handwritten_good_file_loads(good):
     (lambda h, p: h.update(dtype="float32"), "stored as <f8, but the header says float32"),
     (lambda h, p: h.update(n_params=10), "says 10 parameters, but the file holds 13"),
     (lambda h, p: h["layers"][0].update(in_features=3), "need 16 parameters, but the file holds 13"),
-    (lambda h, p: h["layers"][2].update(in_features=4), "do not form a valid model.*do not chain"),
+    (lambda h, p: h["layers"][2].update(in_features=4, bias=False), "do not form a valid model.*do not chain"),
+    # counted before anything is allocated: no MemoryError for a header declaring 2**60 weights
+    (lambda h, p: h["layers"][0].update(in_features=1 << 30, out_features=1 << 30),
+     "need 1152921505680588804 parameters, but the file holds 13"),
     (lambda h, p: h["layers"][0].update(in_features=2.0), "in_features=2.0"),
     (lambda h, p: h["layers"][0].update(bias="yes"), "bias='yes'"),
     (lambda h, p: h["layers"][0].update(code="os.system('x')"), "exactly type, in_features"),
