@@ -41,6 +41,17 @@ class Loss:
         """Probabilities are clipped to [eps, 1 - eps] where log would blow up."""
         return 1e-7 if np.dtype(dtype) == np.float32 else 1e-15
 
+    def check_model(self, model):
+        """Raise ValueError when the model's outputs cannot be this loss's
+        predictions: bce and cross_entropy need a Sigmoid or Softmax last layer
+        (on any other output they take logs of numbers outside [0, 1], and
+        training runs on without learning)."""
+        if self.name in ("bce", "cross_entropy") and model.output_kind not in (K.SIGMOID, K.SOFTMAX):
+            fix = "output='softmax'" if self.name == "cross_entropy" else "output='sigmoid'"
+            raise ValueError(f"loss={self.name!r} needs probabilities in [0, 1], so the model's last layer must be "
+                             f"Sigmoid or Softmax; it is {model.layers[-1]!r}. Build the model with {fix} "
+                             f"(fm.MLP) or use loss='mse'.")
+
     def _arrays(self, pred, target):
         pred = as_matrix(pred, "pred", float_dtype_of(pred))
         target = as_targets(target, "target", pred.dtype.type, pred.shape[0], pred.shape[1], loss=self.name)

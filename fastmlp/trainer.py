@@ -135,6 +135,7 @@ class Trainer:
             raise TypeError(f"model must be a fastmlp.Model; got {type(model).__name__}.")
         self.model = model
         self.loss = get_loss(loss)
+        self.loss.check_model(model)
         self.optimizer = get_optimizer(optimizer, lr, momentum=momentum, nesterov=nesterov,
                                        beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
         self.batch_size = check_int(batch_size, "batch_size", low=1)

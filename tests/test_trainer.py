@@ -199,3 +199,21 @@ def test_fit_after_a_target_loss_stop_shuffles_like_an_uninterrupted_run():
     hb = fm.Trainer(b, loss="bce", lr=0.1, batch_size=16, epochs=h1.epochs + 5, seed=3).fit(X, y)
     assert np.array_equal(a2.params, b.params)
     assert np.array_equal(np.concatenate([h1.loss, h2.loss]), hb.loss)
+
+
+@pytest.mark.parametrize("loss,output", [("bce", "identity"), ("bce", "relu"), ("bce", "tanh"),
+                                         ("cross_entropy", "identity"), ("cross_entropy", "relu")])
+def test_probability_losses_need_a_probability_output(loss, output):
+    """bce and cross_entropy on an output that is not in [0, 1] take logs of
+    anything: training ran on without learning (negative cross-entropy)."""
+    model = fm.MLP([2, 4, 3 if loss == "cross_entropy" else 1], output=output, seed=0)
+    with pytest.raises(ValueError, match=rf"loss='{loss}' needs probabilities in \[0, 1\], so the model's last "
+                                         rf"layer must be Sigmoid or Softmax; it is "):
+        fm.Trainer(model, loss=loss)
+    with pytest.raises(ValueError, match="must be Sigmoid or Softmax"):
+        model.loss_and_gradient(np.zeros((2, 2)), np.zeros(2, dtype=int), loss=loss)
+    # the fitting pairs are accepted
+    fm.Trainer(fm.MLP([2, 4, 1], output="sigmoid"), loss="bce")
+    fm.Trainer(fm.MLP([2, 4, 3], output="softmax"), loss="cross_entropy")
+    fm.Trainer(fm.MLP([2, 4, 3], output="softmax"), loss="bce")
+    fm.Trainer(model, loss="mse")
