@@ -57,21 +57,23 @@ _ACTIVATION_NAMES = {K.RELU: "relu", K.SIGMOID: "sigmoid", K.TANH: "tanh"}
 
 # -- formula --------------------------------------------------------------------------
 
-def identifiers(names, n=None):
+def identifiers(names, n=None, taken=()):
     """Turn names (e.g. CSV column names) into distinct Python identifiers
     that do not clash with the formula's functions: "sepal length" ->
-    "sepal_length", "2nd" -> "_2nd"."""
+    "sepal_length", "2nd" -> "_2nd". Names in `taken` (already used, e.g.
+    the inputs) are avoided the same way: "z1" -> "z1_"."""
     if names is None:
-        return [f"x{i + 1}" for i in range(n)]
+        names = [f"x{i + 1}" for i in range(n)]
+    taken = set(taken)
     out = []
     for raw in names:
         name = re.sub(r"\W", "_", str(raw).strip()) or "x"
         if name[0].isdigit():
             name = "_" + name
-        if keyword.iskeyword(name) or name in FUNCTIONS or name == "math":
+        while keyword.iskeyword(name) or name in FUNCTIONS or name == "math" or name in taken:
             name += "_"
         base, k = name, 2
-        while name in out:
+        while name in out or name in taken:
             name = f"{base}_{k}"
             k += 1
         out.append(name)
@@ -107,6 +109,9 @@ def formula(model, names=None, precision=4, output_names=None):
         (round-trip) value of every parameter.
     output_names : names of the outputs (default y, or y1, y2, ...).
 
+    The input names are kept (as identifiers); an output or logit name that
+    would clash with them gets a "_" appended (inputs z1, z2 -> logits z1_, z2_).
+
     A softmax output is written as one logit per class (z1 = ..., z2 = ...)
     followed by ``y1 = exp(z1) / (exp(z1) + exp(z2) + ...)``. The text is
     valid Python given the functions in ``FUNCTIONS`` (relu, sigmoid, tanh,
@@ -121,7 +126,7 @@ def formula(model, names=None, precision=4, output_names=None):
     k = model.n_outputs
     if output_names is None:
         output_names = ["y"] if k == 1 else [f"y{j + 1}" for j in range(k)]
-    output_names = identifiers(output_names)
+    output_names = identifiers(output_names, taken=names)     # the inputs keep their names
     if len(output_names) != k:
         raise ValueError(f"output_names has {len(output_names)} entries, but the model has {k} outputs.")
 
@@ -144,8 +149,7 @@ def formula(model, names=None, precision=4, output_names=None):
         # Identity: unchanged.
     if not softmax:
         return "\n".join(f"{name} = {e}" for name, (e, _) in zip(output_names, exprs))
-    logits = [f"z{j + 1}" for j in range(k)]
-    logits = identifiers(logits + names)[:k] if set(logits) & set(names) else logits
+    logits = identifiers([f"z{j + 1}" for j in range(k)], taken=names + output_names)
     lines = [f"{z} = {e}" for z, (e, _) in zip(logits, exprs)]
     total = " + ".join(f"exp({z})" for z in logits)
     lines += [f"{name} = exp({z}) / ({total})" for name, z in zip(output_names, logits)]

@@ -61,6 +61,47 @@ def test_formula_softmax_evaluates_to_predict():
         assert [env[f"y{j}"] for j in range(1, 5)] == pytest.approx(want.tolist(), rel=1e-12)
 
 
+def _check_names(model, names, output_names, want_inputs, want_outputs, classes=None):
+    """The formula keeps the input names, and evaluated with them gives model.predict."""
+    rng = np.random.default_rng(7)
+    model.params[...] = rng.normal(size=model.n_params)
+    text = explain.formula(model, names=names, precision=None, output_names=output_names)
+    assigned = [line.split(" = ")[0] for line in text.splitlines()]
+    assert assigned[-len(want_outputs):] == want_outputs
+    assert not set(assigned) & set(want_inputs)                  # no input is overwritten
+    for name in want_inputs:
+        assert f"*{name}" in text
+    X = rng.normal(size=(10, len(want_inputs)))
+    for row, want in zip(X, model.predict(X)):
+        env = evaluate_formula(text, dict(zip(want_inputs, row)))
+        assert [env[n] for n in want_outputs] == pytest.approx(want.tolist(), rel=1e-12, abs=1e-12)
+    return assigned
+
+
+def test_formula_softmax_logits_do_not_clash_with_inputs():
+    model = fm.MLP([2, 3], output="softmax", seed=0)
+    assigned = _check_names(model, ["z1", "z2"], None, ["z1", "z2"], ["y1", "y2", "y3"])
+    assert assigned[:3] == ["z1_", "z2_", "z3"]
+    # Nor with the output names, nor with an input already named like a renamed logit.
+    model = fm.MLP([2, 4, 3], activation="tanh", output="softmax", seed=1)
+    assigned = _check_names(model, ["z1", "z1_"], ["z2", "y", "z3_"], ["z1", "z1_"], ["z2", "y", "z3_"])
+    assert assigned[:3] == ["z1__", "z2_", "z3"]
+
+
+@pytest.mark.parametrize("output", ["identity", "sigmoid"])
+def test_formula_outputs_do_not_clash_with_inputs(output):
+    model = fm.MLP([2, 3, 2], activation="identity", output=output, seed=0)
+    _check_names(model, ["y1", "y2"], None, ["y1", "y2"], ["y1_", "y2_"])
+    model = fm.MLP([2, 3, 2], activation="relu", output=output, seed=0)
+    _check_names(model, ["y2", "y1"], None, ["y2", "y1"], ["y1_", "y2_"])
+    # One output: "y", or a target name that is also an input's (as written, or once an identifier).
+    model = fm.MLP([2, 4, 1], activation="tanh", output=output, seed=3)
+    _check_names(model, ["y", "b"], None, ["y", "b"], ["y_"])
+    _check_names(model, ["label", "b"], ["label"], ["label", "b"], ["label_"])
+    _check_names(model, ["a b", "b"], ["a_b"], ["a_b", "b"], ["a_b_"])
+    assert explain.identifiers(["z1", "z2", "a", "a"], taken=["z1", "a_"]) == ["z1_", "z2", "a", "a_2"]
+
+
 def test_formula_float32_and_rounded():
     model = fm.MLP([2, 8, 1], output="sigmoid", dtype=np.float32, seed=0)
     X, y = fm.datasets.xor()
