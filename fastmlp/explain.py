@@ -293,6 +293,7 @@ def trace(model, x, y, loss=None, lr=0.1, names=None):
     hand-worked examples do.
     """
     lossobj = get_loss(_default_loss(model) if loss is None else loss)
+    lossobj.check_model(model)
     lr = check_float(lr, "lr", low=0)
     work = model.copy()
     X = work.check_input(_as_rows(x), "x")

@@ -249,3 +249,9 @@ def test_trace_rejects_bad_input():
         fm.trace(model, [1, 2], [4], lr=-1)
     with pytest.raises(ValueError, match="loss"):
         fm.trace(model, [1, 2], [4], loss="hinge")
+
+
+def test_trace_refuses_a_probability_loss_on_an_unbounded_output():
+    model = fm.MLP([2, 2, 1], output="identity", seed=0)
+    with pytest.raises(ValueError, match=r"loss='bce' needs probabilities .* it is Linear\(2, 1\)"):
+        fm.trace(model, [1.0, 0.5], [1.0], loss="bce")
