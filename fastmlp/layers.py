@@ -137,24 +137,15 @@ class Linear(Layer):
         self._init_weight = None
         self._init_bias = None
         if weight is not None:
-            w = np.array(weight, dtype=np.float64)
-            if w.shape != (self.in_features, self.out_features):
-                raise ValueError(f"weight has shape {w.shape}, but Linear({self.in_features}, "
-                                 f"{self.out_features}) expects ({self.in_features}, {self.out_features}).")
-            if not np.all(np.isfinite(w)):
-                raise ValueError("weight contains NaN or infinite values.")
-            self._init_weight = w
+            self._init_weight = as_values(weight, "weight", (self.in_features, self.out_features))
         if isinstance(bias, (bool, np.bool_)):
             self.has_bias = bool(bias)
+        elif bias is None or isinstance(bias, str):
+            values = "1 initial value" if self.out_features == 1 else f"{self.out_features} initial values"
+            raise TypeError(f"bias must be True, False or {values}; got {bias!r}.")
         else:
-            b = np.array(bias, dtype=np.float64).reshape(-1)
-            if b.shape != (self.out_features,):
-                raise ValueError(f"bias has shape {np.shape(bias)}, but Linear({self.in_features}, "
-                                 f"{self.out_features}) expects ({self.out_features},).")
-            if not np.all(np.isfinite(b)):
-                raise ValueError("bias contains NaN or infinite values.")
             self.has_bias = True
-            self._init_bias = b
+            self._init_bias = as_values(bias, "bias", (self.out_features,))
         self._w = self._b = self._gw = self._gb = None
         self._x = None
 

@@ -16,7 +16,8 @@ from . import kernels as K
 from .init import get as get_init
 from .layers import ACTIVATIONS, Layer, Linear, Softmax, layer_from_config
 from .losses import get_loss
-from .validation import as_matrix, as_targets, check_bool, check_choice, check_dtype, check_float, check_seed
+from .validation import (as_matrix, as_targets, check_bool, check_choice, check_dtype, check_float, check_int,
+                         check_seed)
 
 PREDICT_BLOCK = 512
 
@@ -241,7 +242,9 @@ def MLP(sizes, activation="relu", output="identity", dtype=np.float64, seed=None
     activation: "relu", "sigmoid", "tanh" or "identity" between Linear layers;
     output: "identity", "sigmoid" or "softmax" after the last one.
     """
-    sizes = list(sizes)
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+        raise TypeError(f"sizes must be a list of layer widths, e.g. [2, 8, 1]; got {sizes!r}.")
+    sizes = [check_int(s, f"sizes[{i}]", low=1) for i, s in enumerate(sizes)]
     if len(sizes) < 2:
         raise ValueError(f"sizes must list at least the input and output widths, e.g. [2, 8, 1]; got {sizes}.")
     activation = check_choice(activation, "activation", ("relu", "sigmoid", "tanh", "identity"))

@@ -86,11 +86,16 @@ class Adam(Optimizer):
 
 
 def get_optimizer(name, lr, **kwargs):
-    """Build an optimizer by name ("sgd" or "adam"); keyword arguments that do
-    not apply to it (e.g. momentum for adam) are ignored."""
+    """Build an optimizer by name ("sgd" or "adam"). Adam's settings are
+    ignored by sgd (their defaults are always passed), but a momentum or
+    nesterov given to adam is an error: Adam's momentum is beta_1."""
     if isinstance(name, Optimizer):
         return name
     name = check_choice(name, "optimizer", NAMES)
+    if name == "adam" and (kwargs.get("momentum", 0.0) != 0.0 or kwargs.get("nesterov", False)):
+        raise ValueError(f"momentum and nesterov apply to optimizer='sgd' only (got momentum="
+                         f"{kwargs.get('momentum', 0.0)!r}, nesterov={kwargs.get('nesterov', False)!r}); "
+                         f"Adam's momentum is beta_1.")
     if name == "sgd":
         return SGD(lr, momentum=kwargs.get("momentum", 0.0), nesterov=kwargs.get("nesterov", False))
     return Adam(lr, beta_1=kwargs.get("beta_1", 0.9), beta_2=kwargs.get("beta_2", 0.999),

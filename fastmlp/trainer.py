@@ -157,7 +157,9 @@ class Trainer:
     def config(self):
         """The settings of this trainer, JSON-serialisable."""
         cfg = {"loss": self.loss.name, "lr": self.lr, "batch_size": self.batch_size, "epochs": self.epochs,
-               "shuffle": self.shuffle, "seed": self.seed, "target_loss": self.target_loss,
+               "shuffle": self.shuffle, "target_loss": self.target_loss,
+               # a Generator or SeedSequence has no JSON form: recorded as None (not reproducible)
+               "seed": self.seed if self.seed is None or isinstance(self.seed, int) else None,
                "optimizer": self.optimizer.name, "alpha": self.alpha, "per_sample": self.per_sample}
         for key in ("momentum", "nesterov", "beta_1", "beta_2", "epsilon"):
             if hasattr(self.optimizer, key):

@@ -124,7 +124,16 @@ def _object_to_float(arr, name):
             kind = type(v).__name__
             raise TypeError(f"{name} must be numeric, but it holds {_describe(v)} ({kind}) at index "
                             f"{_position(index)}; strings and other objects are not converted.")
-    return arr.astype(np.float64)
+    try:
+        return arr.astype(np.float64)
+    except OverflowError:  # Python ints beyond float64's range
+        for index, v in np.ndenumerate(arr):
+            try:
+                float(v)
+            except OverflowError:
+                raise ValueError(f"{name} holds a number too large for float64 at index {_position(index)}; "
+                                 f"expected only finite numbers.") from None
+        raise
 
 
 def _to_array(value, name):
@@ -234,12 +243,12 @@ def as_targets(value, name, dtype, n_rows, n_outputs, loss=None):
         if arr.dtype.kind == "f" and not np.all(arr == np.round(arr)):
             raise ValueError(f"{name} for cross_entropy must be integer class indices in [0, {n_outputs - 1}] "
                              f"or one-hot rows of width {n_outputs}; got non-integer values.")
-        labels = arr.astype(np.int64)
-        bad = (labels < 0) | (labels >= n_outputs)
+        bad = (arr < 0) | (arr >= n_outputs)  # before the cast: 1e20 would wrap around in int64
         if bad.any():
             i = int(np.argmax(bad))
-            raise ValueError(f"{name} has class index {labels[i]} at position {i}, but the model has "
+            raise ValueError(f"{name} has class index {arr[i]:g} at position {i}, but the model has "
                              f"{n_outputs} outputs; expected indices in [0, {n_outputs - 1}].")
+        labels = arr.astype(np.int64)
         onehot = np.zeros((n_rows, n_outputs), dtype=dtype)
         onehot[np.arange(n_rows), labels] = 1.0
         return onehot

@@ -486,3 +486,9 @@ def test_joblib_memory_mapped_estimator_keeps_training(tmp_path):
         clf.partial_fit(X, y)
     for a, b in zip(loaded.coefs_, clf.coefs_):
         assert np.array_equal(a, b)
+
+
+def test_hidden_layer_sizes_must_be_integers():
+    """2.5 units is a mistake, not 2 (scikit-learn raises a TypeError too)."""
+    with pytest.raises(TypeError, match=r"hidden_layer_sizes must hold integers; got 2.5 in \[2.5\]"):
+        fm.MLPClassifier(hidden_layer_sizes=(2.5,)).fit(np.eye(4)[:, :2], [0, 1, 0, 1])

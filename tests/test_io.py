@@ -321,3 +321,13 @@ def test_fuzz_appended_and_inserted_bytes(tmp_path):
     for pos in rng.integers(0, len(data), size=200):
         path.write_bytes(data[:pos] + bytes(rng.integers(0, 256, size=3).astype(np.uint8)) + data[pos:])
         _assert_refused_or_same(path, model)
+
+
+def test_a_trainer_seeded_with_a_generator_can_be_saved(tmp_path):
+    """A Generator has no JSON form: the file records seed None, like an unseeded run."""
+    model = small_model()
+    trainer = fm.Trainer(model, loss="bce", seed=np.random.default_rng(0), epochs=1)
+    model.save(tmp_path / "g.npz", trainer=trainer)
+    f = fio.read(tmp_path / "g.npz")
+    assert f.trainer["seed"] is None and f.trainer["loss"] == "bce"
+    np.testing.assert_array_equal(f.model.params, model.params)
