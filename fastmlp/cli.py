@@ -157,7 +157,9 @@ def _build_parser():
                        description="Write the predictions of a saved model for the rows of a data file as "
                                    "CSV: the class label and probabilities for classifiers, the predicted "
                                    "value(s) for regressors. Columns are matched by name when the model "
-                                   "knows its feature names; a target column in the file is ignored.",
+                                   "knows its feature names (a CSV must then have every one of them); "
+                                   "by position when its names are the generic x1, x2, ... or the file "
+                                   "has no header. A target column in the file is ignored.",
                        epilog="examples:\n  fastmlp predict xor.npz --dataset xor\n"
                               "  fastmlp predict model.npz --data new.csv --output predictions.csv",
                        formatter_class=_Formatter)
@@ -222,11 +224,17 @@ def _build_parser():
 
 # -- data ------------------------------------------------------------------------------
 
+def _check_data_path(path):
+    if os.path.isdir(path):
+        raise CLIError(f"--data {path} is a directory; expected a .csv, .npy or .npz file.")
+
+
 def _load_data(dataset, path, target):
     """X, y (n, 1), feature names, target name, source description."""
     from . import datasets
     try:
         if path is not None:
+            _check_data_path(path)
             data, names = datasets.load_table(path)
             X, y, features, target_name = datasets.split_target(data, names, target, path)
             return X, y, features, target_name, {"data": os.path.abspath(path), "target": target_name}
@@ -239,7 +247,7 @@ def _load_data(dataset, path, target):
         raise CLIError(str(exc)) from None
 
 
-def _infer_task(y, output):
+def _infer_task(y, output, name="the target"):
     """(task, n_outputs, output activation) from the target column and --output."""
     y = y.ravel()
     values = np.unique(y)
@@ -250,6 +258,15 @@ def _infer_task(y, output):
         if binary:
             output = "sigmoid"
         elif 3 <= classes <= MAX_CLASSES:
+            if values.size != classes:        # e.g. 1, 2 or 0, 40: labels with gaps
+                found = ", ".join(f"{v:g}" for v in values[:12]) + (", ..." if values.size > 12 else "")
+                missing = sorted(set(range(classes)) - set(values.astype(np.int64).tolist()))
+                gaps = ", ".join(map(str, missing)) if len(missing) <= 5 else \
+                    f"{len(missing)} of 0..{classes - 1}"
+                raise CLIError(f"{name} has the integer labels {found}, but class labels must be 0..k-1 "
+                               f"with every class present ({gaps} missing); re-encode them as "
+                               f"0..{values.size - 1}, or give --output identity to treat the target as a "
+                               "number (regression).")
             output = "softmax"
         else:
             output = "identity"
@@ -279,6 +296,41 @@ def _metrics(model, X, y, task):
     return {"r2": (1.0 - ss_res / ss_tot) if ss_tot > 0 else None}
 
 
+def _plot_formats():
+    """The file formats matplotlib can write, or None when matplotlib is not installed."""
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        return None
+    return sorted(FigureCanvasBase.get_supported_filetypes())
+
+
+def _output_path(path, flag, image=False):
+    """Check, before any work is done, that `path` can be written: its directory
+    exists and is writable and, for an image, matplotlib knows the format. An
+    image name without an extension gets .png. Returns the path to write."""
+    if os.path.isdir(path):
+        what = "an image file name like out.png" if image else "a file name"
+        raise CLIError(f"{flag} {path} is a directory; expected {what}.")
+    if image:
+        ext = os.path.splitext(path)[1]
+        if not ext:
+            path += ".png"
+        else:
+            formats = _plot_formats()
+            if formats is not None and ext[1:].lower() not in formats:
+                raise CLIError(f"{flag} {path}: cannot write images of type {ext!r}; expected one of "
+                               f"{', '.join('.' + f for f in formats)}.")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise CLIError(f"{flag} {path}: the directory {directory} does not exist.")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise CLIError(f"{flag} {path}: the directory {directory} is not writable.")
+    if image and os.path.exists(path) and not os.access(path, os.W_OK):
+        raise CLIError(f"{flag} {path}: the file exists and is not writable.")
+    return path
+
+
 def _num(v):
     """JSON-safe float: non-finite -> None."""
     return float(v) if v is not None and math.isfinite(v) else None
@@ -301,7 +353,8 @@ def _train(args, out):
 
     X, y, feature_names, target_name, source = _load_data(args.dataset, args.data, args.target)
     preset = PRESETS["file" if args.data else (args.dataset or "xor")]
-    task, n_out, output = _infer_task(y, args.output)
+    task, n_out, output = _infer_task(y, args.output,
+                                      f"the target {target_name!r}" if args.data else "the target")
     n, d = X.shape
 
     if args.layers:
@@ -350,9 +403,22 @@ def _train(args, out):
         Yc = model.check_target(yt, n, loss=trainer.loss.name, name="the target")
     except (ValueError, TypeError) as exc:
         raise CLIError(str(exc)) from None
+    except MemoryError:
+        n_params = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+        flag = f"--layers {args.layers}" if args.layers else \
+            f"--hidden {args.hidden}" if args.hidden is not None else "the network"
+        gib = n_params * np.dtype(args.dtype).itemsize / 2 ** 30
+        raise CLIError(f"{flag}: the network {'-'.join(map(str, sizes))} would need {n_params:,} parameters "
+                       f"({gib:,.1f} GiB for the weights alone), more memory than can be allocated; "
+                       "give smaller widths.") from None
+    # Fail now, not after a long run, if a result could not be written.
+    if args.save:
+        _output_path(args.save, "--save")
+    plot_path = None
     if args.plot:
         from .plot import _figure_class
         _figure_class()                      # fail now, not after training, if matplotlib is missing
+        plot_path = _output_path(args.plot, "--plot", image=True)
 
     what = source.get("dataset") or args.data
     kind = {"binary": "binary classification", "multiclass": f"{n_out}-class classification",
@@ -416,11 +482,11 @@ def _train(args, out):
     if args.plot and not diverged and not interrupted:
         from .plot import save_plot
         try:
-            save_plot(args.plot, model, Xc, y, history, feature_names=feature_names, task=task,
+            save_plot(plot_path, model, Xc, y, history, feature_names=feature_names, task=task,
                       loss_name=trainer.loss.name)
         except OSError as exc:
-            raise CLIError(f"cannot write the plot to {args.plot}: {exc.strerror or exc}") from None
-        plotted = args.plot
+            raise CLIError(f"cannot write the plot to {plot_path}: {exc.strerror or exc}") from None
+        plotted = plot_path
 
     if args.json:
         summary = {
@@ -473,7 +539,14 @@ def _read_model(path):
 
 
 def _inputs_for(mf, dataset, path, target):
-    """X (n, d) for a saved model from --dataset or --data, and y when known."""
+    """X (n, d) for a saved model from --dataset or --data, and y when known.
+
+    A CSV's columns are matched by name when the model knows real feature
+    names (from the header of the CSV it was trained on): every one of them
+    must be in the file. Columns are taken by position when the model's names
+    are the generic x1, x2, ... (built-in datasets, .npy/.npz data, models
+    saved from Python) and the file does not have them all, or when the file
+    has no header (.npy/.npz)."""
     from . import datasets
     model, meta = mf.model, mf.metadata
     d = model.n_features_in
@@ -483,18 +556,29 @@ def _inputs_for(mf, dataset, path, target):
             if X.shape[1] != d:
                 raise CLIError(f"the model expects {d} features, but the {dataset} dataset has {X.shape[1]}.")
             return X, y
+        _check_data_path(path)
         data, names = datasets.load_table(path)
     except (ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
-    want = meta.get("feature_names")
+    want = list(meta.get("feature_names") or [])
     y = None
     if target is not None:
         try:
             data, y, names, _ = datasets.split_target(data, names, target, path)
         except ValueError as exc:
             raise CLIError(str(exc)) from None
-    if want and all(w in names for w in want) and len(set(names)) == len(names) \
-            and path.lower().endswith(".csv"):
+    generic = want in ([], [f"x{i + 1}" for i in range(d)])
+    header = os.path.splitext(path)[1].lower() not in (".npy", ".npz")      # read as CSV, names from it
+    if want and header and (not generic or all(w in names for w in want)):
+        missing = [w for w in want if w not in names]
+        if missing:
+            plural = "s" if len(missing) > 1 else ""
+            raise CLIError(f"{path} has no column{plural} {', '.join(map(repr, missing))}; the model expects "
+                           f"the columns {', '.join(want)} (the file has {', '.join(names)}).")
+        twice = [w for w in want if names.count(w) > 1]
+        if twice:
+            raise CLIError(f"{path} has {names.count(twice[0])} columns named {twice[0]!r}; "
+                           "expected each of the model's feature names once.")
         tname = meta.get("target_name")
         if y is None and tname in names and tname not in want:
             y = data[:, names.index(tname)][:, None]
@@ -565,7 +649,8 @@ def _plot(args, out):
     if X is None and mf.history is None:
         raise CLIError(f"{args.model} has no training history and no known data: give --data FILE or "
                        "--dataset NAME to draw.")
-    path = args.output or os.path.splitext(args.model)[0] + ".png"
+    path = _output_path(args.output, "--output", image=True) if args.output \
+        else os.path.splitext(args.model)[0] + ".png"
     loss_name = (mf.trainer or {}).get("loss")
     try:
         save_plot(path, model, X, y, mf.history, feature_names=mf.metadata.get("feature_names"),

@@ -77,6 +77,8 @@ def load_table(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise DataError(f"{path}: no such file.")
+    if os.path.isdir(path):
+        raise DataError(f"{path} is a directory; expected a .csv, .npy or .npz file.")
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npy":
         try:
@@ -88,9 +90,8 @@ def load_table(path):
         try:
             with np.load(path, allow_pickle=False) as z:
                 if "X" in z.files:
-                    X = np.asarray(z["X"], dtype=np.float64)
-                    y = np.asarray(z["y"], dtype=np.float64).reshape(X.shape[0], -1) if "y" in z.files else None
-                    data = X if y is None else np.hstack([X, y])
+                    X, y = z["X"], (z["y"] if "y" in z.files else None)
+                    data = X if y is None else _join_X_y(X, y, path)
                 elif len(z.files) == 1:
                     data = z[z.files[0]]
                 else:
@@ -122,12 +123,36 @@ def load_table(path):
     return data, names
 
 
+def _join_X_y(X, y, path):
+    """The arrays 'X' (n, d) and 'y' (n,) or (n, 1) of a .npz as one table (n, d + 1)."""
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim == 1:
+        X = X.reshape(-1, 1)
+    if X.ndim != 2:
+        raise DataError(f"{path}: X has shape {X.shape}; expected a 2-D array (n_samples, n_features).")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise DataError(f"{path}: y has shape {y.shape}; expected one target column, "
+                        f"of shape (n,) or (n, 1).")
+    if y.shape[0] != X.shape[0]:
+        raise DataError(f"{path}: X has {X.shape[0]} rows but y has {y.shape[0]}; "
+                        f"expected the same number of rows.")
+    for name, a in (("X", X), ("y", y)):
+        if a.dtype.kind not in "fiub":
+            raise DataError(f"{path}: {name} has dtype {a.dtype}; expected numbers.")
+    return np.column_stack([X.astype(np.float64), y.astype(np.float64)])
+
+
 def _read_csv(path):
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first name.
+        with open(path, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.reader(f))
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a text CSV file (it is not UTF-8).") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read: {exc.strerror or exc}.") from None
     rows = [r for r in rows if r and any(cell.strip() for cell in r)]
     if len(rows) < 2:
         raise DataError(f"{path}: expected a header row and at least one data row.")

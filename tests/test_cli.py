@@ -460,3 +460,186 @@ def test_train_multiclass_with_any_loss(capsys, workdir, loss):
     summary = json.loads(out)
     assert summary["loss"] == loss and summary["task"] == "multiclass" and summary["layers"][-1] == 3
     assert summary["output"] == "softmax" and summary["accuracy"] == 1.0
+
+
+# -- reviewed defects: columns by name, outputs checked first, class labels, bench, memory -----
+
+@pytest.fixture(scope="module")
+def gate_model(workdir):
+    """A model trained on xor.csv (columns a, b, label): it knows its feature names."""
+    path = workdir / "gate.npz"
+    code = cli.main(["train", "--data", str(workdir / "xor.csv"), "--hidden", "4", "--lr", "0.1",
+                     "--epochs", "300", "--save", str(path), "--quiet"])
+    assert code == 0
+    return path
+
+
+@pytest.mark.parametrize("command", ["predict", "plot"])
+@pytest.mark.parametrize("text, missing, has", [
+    ("a,label\n0,1\n1,1\n", "no column 'b'", "a, label"),             # would have used label as b
+    ("b,c,label\n0,1,0\n", "no column 'a'", "b, c, label"),            # would have shifted b->a, c->b
+    ("x,y\n0,1\n", "no columns 'a', 'b'", "x, y"),
+])
+def test_named_model_refuses_a_csv_without_its_columns(capsys, workdir, tmp_path, gate_model, command,
+                                                       text, missing, has):
+    data = tmp_path / "new.csv"
+    data.write_text(text)
+    extra = ["-o", tmp_path / "p.png"] if command == "plot" else []
+    code, out, err = call(capsys, command, gate_model, "--data", data, *extra)
+    assert_usage_error(code, out, err, f"{data} has {missing}", "the model expects the columns a, b",
+                       f"(the file has {has})")
+    assert not (tmp_path / "p.png").exists()
+
+
+def test_columns_by_name_or_by_position_where_that_is_unambiguous(capsys, tmp_path, gate_model, xor_model):
+    model = fm.load(gate_model)
+    # The model's own columns, in order, without a target: by name.
+    (tmp_path / "ab.csv").write_text("a,b\n0,1\n1,1\n")
+    code, out, err = call(capsys, "predict", gate_model, "--data", tmp_path / "ab.csv")
+    assert code == 0, err
+    want = model.predict(np.array([[0.0, 1.0], [1.0, 1.0]]))[:, 0]
+    assert [float(r["probability"]) for r in csv.DictReader(io.StringIO(out))] == want.tolist()
+    # A model with the generic names x1, x2 (the built-in xor) takes any header by position,
+    # with or without a last target column.
+    xor_path, _ = xor_model
+    xor = fm.load(xor_path)
+    for text in ("u,v\n0,1\n1,1\n", "u,v,label\n0,1,1\n1,1,0\n"):
+        (tmp_path / "uv.csv").write_text(text)
+        code, out, err = call(capsys, "predict", xor_path, "--data", tmp_path / "uv.csv")
+        assert code == 0, err
+        want = xor.predict(np.array([[0.0, 1.0], [1.0, 1.0]]))[:, 0]
+        assert [float(r["probability"]) for r in csv.DictReader(io.StringIO(out))] == want.tolist()
+    # ... but by name when the file does name x1 and x2.
+    (tmp_path / "x.csv").write_text("x2,x1\n1,0\n")
+    code, out, err = call(capsys, "predict", xor_path, "--data", tmp_path / "x.csv")
+    assert code == 0 and float(out.splitlines()[1].split(",")[1]) == xor.predict([[0.0, 1.0]])[0, 0]
+    # A file without a header (.npy) is taken by position even for a named model.
+    np.save(tmp_path / "ab.npy", np.array([[0.0, 1.0]]))
+    code, out, err = call(capsys, "predict", gate_model, "--data", tmp_path / "ab.npy")
+    assert code == 0 and float(out.splitlines()[1].split(",")[1]) == model.predict([[0.0, 1.0]])[0, 0]
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Any call of Trainer.fit fails the test: the error must come before training."""
+    def fit(self, *args, **kwargs):
+        raise AssertionError("training ran before the error")
+    monkeypatch.setattr(fm.Trainer, "fit", fit)
+
+
+@pytest.mark.parametrize("args, phrases", [
+    (["--plot", "{d}/out.txt"], ["--plot {d}/out.txt", "cannot write images of type '.txt'", ".png", ".svg"]),
+    (["--plot", "{d}/nope/x.png"], ["--plot {d}/nope/x.png", "the directory {d}/nope does not exist"]),
+    (["--save", "{d}/nope/x.npz"], ["--save {d}/nope/x.npz", "the directory {d}/nope does not exist"]),
+    (["--plot", "{d}"], ["--plot {d} is a directory", "expected an image file name"]),
+    (["--save", "{d}"], ["--save {d} is a directory", "expected a file name"]),
+])
+def test_train_checks_its_output_files_before_training(capsys, tmp_path, no_training, args, phrases):
+    args = [a.format(d=tmp_path) for a in args]
+    code, out, err = call(capsys, "train", "--quiet", *args)
+    assert_usage_error(code, out, err, *[p.format(d=tmp_path) for p in phrases])
+    assert out == "" and list(tmp_path.iterdir()) == []
+
+
+def test_train_refuses_a_read_only_output_directory(capsys, tmp_path, no_training, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    access = os.access             # as if not writable (chmod does not stop root)
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(locked) else access(p, mode))
+    code, out, err = call(capsys, "train", "--quiet", "--save", locked / "m.npz")
+    assert_usage_error(code, out, err, f"--save {locked / 'm.npz'}: the directory {locked} is not writable")
+
+
+def test_plot_names_the_file_it_really_writes(capsys, tmp_path, xor_model):
+    path, _ = xor_model
+    code, out, err = call(capsys, "plot", path, "-o", tmp_path / "boundary")
+    assert code == 0, err
+    assert out == f"wrote {tmp_path / 'boundary.png'}\n"
+    assert (tmp_path / "boundary.png").read_bytes()[:4] == b"\x89PNG" and not (tmp_path / "boundary").exists()
+    code, out, err = call(capsys, "train", "--epochs", "3", "--plot", tmp_path / "run", "--json")
+    assert code == 0, err
+    assert json.loads(out)["plot"] == str(tmp_path / "run.png")
+    assert (tmp_path / "run.png").read_bytes()[:4] == b"\x89PNG"
+    code, out, err = call(capsys, "train", "--epochs", "3", "--plot", tmp_path / "run2")
+    assert code == 0 and f"plot      {tmp_path / 'run2.png'}\n" in out
+    code, out, err = call(capsys, "plot", path, "-o", tmp_path / "b.txt")
+    assert_usage_error(code, out, err, f"--output {tmp_path / 'b.txt'}", "cannot write images of type '.txt'")
+
+
+@pytest.mark.parametrize("labels, found, missing, recode", [
+    ([1, 2, 2, 1], "1, 2", "(0 missing)", "0..1"),
+    ([0, 2, 2, 0], "0, 2", "(1 missing)", "0..1"),
+    ([0, 40, 40, 0], "0, 40", "(39 of 0..40 missing)", "0..1"),
+    ([3, 1, 4, 1], "1, 3, 4", "(0, 2 missing)", "0..2"),
+])
+def test_integer_labels_with_gaps_are_refused(capsys, tmp_path, labels, found, missing, recode):
+    data = tmp_path / "gaps.csv"
+    data.write_text("a,b,cls\n" + "".join(f"{i % 2},{i // 2},{v}\n" for i, v in enumerate(labels)))
+    code, out, err = call(capsys, "train", "--data", data, "--epochs", "2", "--quiet")
+    assert_usage_error(code, out, err, f"the target 'cls' has the integer labels {found}",
+                       "class labels must be 0..k-1", missing, f"re-encode them as {recode}",
+                       "--output identity")
+
+
+@pytest.mark.parametrize("labels, task, layers", [
+    ([0, 1, 1, 0], "binary", [2, 8, 1]),
+    ([0, 1, 2, 1], "multiclass", [2, 8, 3]),
+    ([0.5, 2, 2, 0.5], "regression", [2, 8, 1]),
+    ([-1, 1, 1, -1], "regression", [2, 8, 1]),
+    ([0, 100, 100, 0], "regression", [2, 8, 1]),        # beyond 50 classes: a number, as before
+])
+def test_target_kinds_that_stay_as_they_were(capsys, tmp_path, labels, task, layers):
+    data = tmp_path / "t.csv"
+    data.write_text("a,b,t\n" + "".join(f"{i % 2},{i // 2},{v}\n" for i, v in enumerate(labels)))
+    code, out, err = call(capsys, "train", "--data", data, "--epochs", "2", "--json")
+    assert code == 0, err
+    s = json.loads(out)
+    assert s["task"] == task and s["layers"] == layers
+
+
+def test_gapped_labels_train_as_regression_with_output_identity(capsys, tmp_path):
+    data = tmp_path / "gaps.csv"
+    data.write_text("a,b,cls\n0,0,1\n0,1,2\n1,0,2\n1,1,1\n")
+    code, out, err = call(capsys, "train", "--data", data, "--epochs", "2", "--output", "identity", "--json")
+    assert code == 0, err
+    assert json.loads(out)["task"] == "regression"
+
+
+def test_csv_with_a_byte_order_mark(capsys, tmp_path):
+    data = tmp_path / "bom.csv"
+    data.write_bytes(b"\xef\xbb\xbfa,b,label\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n")
+    code, out, err = call(capsys, "train", "--data", data, "--target", "label", "--epochs", "2", "--json")
+    assert code == 0, err
+    assert json.loads(out)["feature_names"] == ["a", "b"]
+
+
+def test_npz_with_two_target_columns_or_unequal_rows(capsys, tmp_path):
+    X, y = fm.datasets.xor()
+    np.savez(tmp_path / "xy2.npz", X=X, y=np.c_[y, 1 - y])
+    code, out, err = call(capsys, "train", "--data", tmp_path / "xy2.npz", "--epochs", "2", "--quiet")
+    assert_usage_error(code, out, err, "xy2.npz: y has shape (4, 2)", "expected one target column")
+    np.savez(tmp_path / "rows.npz", X=X, y=y[:3])
+    code, out, err = call(capsys, "train", "--data", tmp_path / "rows.npz", "--epochs", "2", "--quiet")
+    assert_usage_error(code, out, err, "rows.npz: X has 4 rows but y has 3")
+
+
+def test_data_that_is_a_directory(capsys, tmp_path, xor_model):
+    code, out, err = call(capsys, "train", "--data", tmp_path, "--quiet")
+    assert_usage_error(code, out, err, f"--data {tmp_path} is a directory",
+                       "expected a .csv, .npy or .npz file")
+    code, out, err = call(capsys, "predict", xor_model[0], "--data", tmp_path)
+    assert_usage_error(code, out, err, f"--data {tmp_path} is a directory")
+
+
+def test_bench_usage_errors_exit_2(capsys):
+    pytest.importorskip("fastmlp.bench")
+    code, out, err = call(capsys, "bench", "--workloads", "nope")
+    assert code == 2 and out == ""
+    assert err == "fastmlp bench: error: unknown workload nope; choose from xor, line, wide.\n"
+
+
+def test_a_network_too_large_for_memory_is_an_input_error(capsys, no_training):
+    # 4e16 parameters: more than any address space, whatever the overcommit policy.
+    code, out, err = call(capsys, "train", "--hidden", "10000000000000000", "--quiet")
+    assert_usage_error(code, out, err, "--hidden 10000000000000000", "2-10000000000000000-1",
+                       "40,000,000,000,000,001 parameters", "more memory than can be allocated")
