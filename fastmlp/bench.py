@@ -769,12 +769,15 @@ def build_parser(prog="fastmlp bench"):
     return p
 
 
+class _UsageError(Exception):
+    """A bad option value: main() prints it and returns 2, as argparse does."""
+
+
 def _split(value, allowed, what):
     items = [s.strip() for s in value.split(",") if s.strip()]
     bad = [s for s in items if s not in allowed]
     if bad or not items:
-        raise SystemExit(f"fastmlp bench: error: unknown {what} {', '.join(bad) or repr(value)}; "
-                         f"choose from {', '.join(allowed)}.")
+        raise _UsageError(f"unknown {what} {', '.join(bad) or repr(value)}; choose from {', '.join(allowed)}.")
     return items
 
 
@@ -927,10 +930,14 @@ def report(results):
 def main(argv=None):
     """`fastmlp bench` / `python -m fastmlp.bench`. Returns an exit code."""
     args = build_parser().parse_args(argv)
-    workloads = _split(args.workloads, tuple(WORKLOADS), "workload")
-    impls = _split(args.impls, IMPLEMENTATIONS, "implementation")
-    if args.repeats is not None and args.repeats < 1:
-        raise SystemExit("fastmlp bench: error: --repeats must be >= 1.")
+    try:
+        workloads = _split(args.workloads, tuple(WORKLOADS), "workload")
+        impls = _split(args.impls, IMPLEMENTATIONS, "implementation")
+        if args.repeats is not None and args.repeats < 1:
+            raise _UsageError("--repeats must be >= 1.")
+    except _UsageError as exc:
+        print(f"fastmlp bench: error: {exc}", file=sys.stderr)
+        return 2
     results = run(workloads, impls, quick=args.quick, repeats=args.repeats, budget=args.budget)
     _print("")
     _print(report(results))
