@@ -428,6 +428,54 @@ def _small_nt(a, b, out):
                     out[i, p] += aij * b[p, j]
 
 
+# Element-wise loops. Each takes the operation as a compiled function and
+# runs it over an (n, d) array, with a loop of its own for d == 1: a loop over
+# the rows and then the columns of an (n, 1) array runs a one-element inner
+# loop per row, which LLVM cannot vectorise (a 1-D view instead costs a call
+# into numba's reshape helper, about 40 ns, more than a whole XOR-sized layer).
+
+
+@_jit(inline="always")
+def _apply(op, x, out):
+    """out[i, j] = op(x[i, j])."""
+    n, d = x.shape
+    if d == 1:
+        for i in range(n):
+            out[i, 0] = op(x[i, 0])
+    else:
+        for i in range(n):
+            for j in range(d):
+                out[i, j] = op(x[i, j])
+
+
+@_jit(inline="always")
+def _apply2(op, a, b, c, out):
+    """out[i, j] = op(a[i, j], b[i, j], c) for a scalar c."""
+    n, d = a.shape
+    if d == 1:
+        for i in range(n):
+            out[i, 0] = op(a[i, 0], b[i, 0], c)
+    else:
+        for i in range(n):
+            for j in range(d):
+                out[i, j] = op(a[i, j], b[i, j], c)
+
+
+@_jit(inline="always")
+def _sum2(op, a, b, c):
+    """The float64 sum of op(a[i, j], b[i, j], c) over all elements."""
+    n, d = a.shape
+    s = 0.0
+    if d == 1:
+        for i in range(n):
+            s += op(a[i, 0], b[i, 0], c)
+    else:
+        for i in range(n):
+            for j in range(d):
+                s += op(a[i, j], b[i, j], c)
+    return s
+
+
 @_jit(inline="always")
 def _by_hand(m, k, n):
     """Whether an (m, k) @ (k, n) product runs in a hand loop rather than BLAS."""
@@ -448,9 +496,14 @@ def linear_forward(x, w, b, has_bias, out):
         np.dot(x, w, out)
     if has_bias:
         n, d = out.shape
-        for i in range(n):
-            for j in range(d):
-                out[i, j] += b[j]
+        if d == 1:  # a loop of its own, as in _apply
+            b0 = b[0]
+            for i in range(n):
+                out[i, 0] += b0
+        else:
+            for i in range(n):
+                for j in range(d):
+                    out[i, j] += b[j]
 
 
 @_jit
@@ -464,11 +517,17 @@ def linear_backward(x, w, dout, has_bias, gw, gb, need_dx, dx):
     else:
         np.dot(x.T, dout, gw)
     if has_bias:
-        for j in range(d_out):
-            gb[j] = 0.0
-        for i in range(n):
+        if d_out == 1:  # a loop of its own, as in _apply
+            s = 0.0
+            for i in range(n):
+                s += dout[i, 0]
+            gb[0] = s
+        else:
             for j in range(d_out):
-                gb[j] += dout[i, j]
+                gb[j] = 0.0
+            for i in range(n):
+                for j in range(d_out):
+                    gb[j] += dout[i, j]
     if need_dx:
         if _by_hand(n, d_out, d_in):
             _small_nt(dout, w, dx)
@@ -477,78 +536,91 @@ def linear_backward(x, w, dout, has_bias, gw, gb, need_dx, dx):
 
 
 @_jit(inline="always")
+def _relu(v):
+    return v if v > 0.0 else 0.0
+
+
+@_jit(inline="always")
 def relu_forward(x, out):
     """x (n, d) -> out (n, d) = max(x, 0)."""
-    n, d = x.shape
-    for i in range(n):
-        for j in range(d):
-            v = x[i, j]
-            out[i, j] = v if v > 0.0 else 0.0
+    _apply(_relu, x, out)
+
+
+@_jit(inline="always")
+def _relu_grad(y, g, _):
+    return g if y > 0.0 else 0.0
 
 
 @_jit(inline="always")
 def relu_backward(out, dout, dx):
     """out (n, d) = relu(x), dout (n, d) -> dx (n, d). The derivative at 0 is 0."""
-    n, d = out.shape
-    for i in range(n):
-        for j in range(d):
-            dx[i, j] = dout[i, j] if out[i, j] > 0.0 else 0.0
+    _apply2(_relu_grad, out, dout, 0.0, dx)
+
+
+@_jit(inline="always")
+def _sigmoid(v):
+    return vec_sigmoid(v)
 
 
 @_jit(inline="always")
 def sigmoid_forward(x, out):
     """x (n, d) -> out (n, d) = 1 / (1 + exp(-x)), finite for every finite x."""
-    n, d = x.shape
-    for i in range(n):
-        for j in range(d):
-            out[i, j] = vec_sigmoid(x[i, j])
+    _apply(_sigmoid, x, out)
+
+
+@_jit(inline="always")
+def _sigmoid_grad(s, g, _):
+    return g * s * (1.0 - s)
 
 
 @_jit(inline="always")
 def sigmoid_backward(out, dout, dx):
     """out (n, d) = sigmoid(x), dout (n, d) -> dx (n, d) = dout * out * (1 - out)."""
-    n, d = out.shape
-    for i in range(n):
-        for j in range(d):
-            s = out[i, j]
-            dx[i, j] = dout[i, j] * s * (1.0 - s)
+    _apply2(_sigmoid_grad, out, dout, 0.0, dx)
+
+
+@_jit(inline="always")
+def _tanh(v):
+    return vec_tanh(v)
 
 
 @_jit(inline="always")
 def tanh_forward(x, out):
     """x (n, d) -> out (n, d) = tanh(x)."""
-    n, d = x.shape
-    for i in range(n):
-        for j in range(d):
-            out[i, j] = vec_tanh(x[i, j])
+    _apply(_tanh, x, out)
+
+
+@_jit(inline="always")
+def _tanh_grad(t, g, _):
+    return g * (1.0 - t * t)
 
 
 @_jit(inline="always")
 def tanh_backward(out, dout, dx):
     """out (n, d) = tanh(x), dout (n, d) -> dx (n, d) = dout * (1 - out**2)."""
-    n, d = out.shape
-    for i in range(n):
-        for j in range(d):
-            t = out[i, j]
-            dx[i, j] = dout[i, j] * (1.0 - t * t)
+    _apply2(_tanh_grad, out, dout, 0.0, dx)
+
+
+@_jit(inline="always")
+def _same(v):
+    return v
 
 
 @_jit(inline="always")
 def identity_forward(x, out):
     """x (n, d) -> out (n, d) = x."""
-    n, d = x.shape
-    for i in range(n):
-        for j in range(d):
-            out[i, j] = x[i, j]
+    _apply(_same, x, out)
+
+
+@_jit(inline="always")
+def _pass_grad(_, g, __):
+    return g
 
 
 @_jit(inline="always")
 def identity_backward(out, dout, dx):
     """out (n, d), dout (n, d) -> dx (n, d) = dout."""
-    n, d = out.shape
-    for i in range(n):
-        for j in range(d):
-            dx[i, j] = dout[i, j]
+    _apply2(_pass_grad, out, dout, 0.0, dx)
 
 
 @_jit(inline="always")
@@ -621,25 +693,26 @@ def activation_backward(kind, out, dout, dx):
 
 
 @_jit(inline="always")
+def _squared_error(p, t, _):
+    r = float(p) - float(t)
+    return r * r
+
+
+@_jit(inline="always")
+def _scaled_difference(p, t, c):
+    return c * (p - t)
+
+
+@_jit(inline="always")
 def mse_forward(pred, y):
     """pred (n, k), y (n, k) -> mean((pred - y)**2) over all elements."""
-    n, k = pred.shape
-    s = 0.0
-    for i in range(n):
-        for j in range(k):
-            r = float(pred[i, j]) - float(y[i, j])
-            s += r * r
-    return s / (n * k)
+    return _sum2(_squared_error, pred, y, 0.0) / pred.size
 
 
 @_jit(inline="always")
 def mse_backward(pred, y, dpred):
     """pred (n, k), y (n, k) -> dpred (n, k) = 2 (pred - y) / (n k)."""
-    n, k = pred.shape
-    c = 2.0 / (n * k)
-    for i in range(n):
-        for j in range(k):
-            dpred[i, j] = c * (pred[i, j] - y[i, j])
+    _apply2(_scaled_difference, pred, y, 2.0 / pred.size, dpred)
 
 
 @_jit(inline="always")
@@ -651,11 +724,7 @@ def half_mse_forward(pred, y):
 @_jit(inline="always")
 def half_mse_backward(pred, y, dpred):
     """pred (n, k), y (n, k) -> dpred (n, k) = (pred - y) / (n k)."""
-    n, k = pred.shape
-    c = 1.0 / (n * k)
-    for i in range(n):
-        for j in range(k):
-            dpred[i, j] = c * (pred[i, j] - y[i, j])
+    _apply2(_scaled_difference, pred, y, 1.0 / pred.size, dpred)
 
 
 @_jit(inline="always")
@@ -668,51 +737,49 @@ def _clip_prob(p, eps):
 
 
 @_jit(inline="always")
+def _bce_element(p, t, eps):
+    q = _clip_prob(float(p), eps)
+    t = float(t)
+    return -(t * vec_log(q) + (1.0 - t) * vec_log1p(-q))
+
+
+@_jit(inline="always")
+def _bce_grad(p, t, eps_and_scale):
+    eps, c = eps_and_scale
+    q = _clip_prob(float(p), eps)
+    return c * (q - t) / (q * (1.0 - q))
+
+
+@_jit(inline="always")
 def bce_forward(p, y, eps):
     """p (n, k) probabilities, y (n, k) in [0, 1] -> mean binary cross-entropy.
     p is clipped to [eps, 1 - eps]; prefer bce_logits_forward when logits exist."""
-    n, k = p.shape
-    s = 0.0
-    for i in range(n):
-        for j in range(k):
-            q = _clip_prob(float(p[i, j]), eps)
-            t = float(y[i, j])
-            s -= t * vec_log(q) + (1.0 - t) * vec_log1p(-q)
-    return s / (n * k)
+    return _sum2(_bce_element, p, y, eps) / p.size
 
 
 @_jit(inline="always")
 def bce_backward(p, y, eps, dp):
     """p (n, k), y (n, k) -> dp (n, k) = (p - y) / (p (1 - p)) / (n k), p clipped."""
-    n, k = p.shape
-    c = 1.0 / (n * k)
-    for i in range(n):
-        for j in range(k):
-            q = _clip_prob(float(p[i, j]), eps)
-            dp[i, j] = c * (q - y[i, j]) / (q * (1.0 - q))
+    _apply2(_bce_grad, p, y, (eps, 1.0 / p.size), dp)
+
+
+@_jit(inline="always")
+def _bce_logits_element(z, t, _):
+    v = float(z)
+    return max(v, 0.0) - v * float(t) + vec_log1p(vec_exp(-abs(v)))
 
 
 @_jit(inline="always")
 def bce_logits_forward(z, y):
     """z (n, k) logits, y (n, k) -> mean BCE of sigmoid(z), in the form
     max(z, 0) - z y + log1p(exp(-|z|)), finite for every finite z."""
-    n, k = z.shape
-    s = 0.0
-    for i in range(n):
-        for j in range(k):
-            v = float(z[i, j])
-            s += max(v, 0.0) - v * float(y[i, j]) + vec_log1p(vec_exp(-abs(v)))
-    return s / (n * k)
+    return _sum2(_bce_logits_element, z, y, 0.0) / z.size
 
 
 @_jit(inline="always")
 def bce_logits_backward(p, y, dz):
     """p (n, k) = sigmoid(z), y (n, k) -> dz (n, k) = (p - y) / (n k)."""
-    n, k = p.shape
-    c = 1.0 / (n * k)
-    for i in range(n):
-        for j in range(k):
-            dz[i, j] = c * (p[i, j] - y[i, j])
+    _apply2(_scaled_difference, p, y, 1.0 / p.size, dz)
 
 
 @_jit(inline="always")
