@@ -23,6 +23,7 @@ n_iter_no_change is set to max_iter so that every fit runs all its epochs.
 """
 
 import argparse
+import os
 import platform
 import time
 import warnings
@@ -88,7 +89,13 @@ def main(argv=None):
         from threadpoolctl import threadpool_limits
         limiter = threadpool_limits(args.threads)
 
+    from fastmlp.bench import BUSY_LOAD
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     warnings.simplefilter("ignore", ConvergenceWarning)
+    if load is not None and load > BUSY_LOAD:
+        print(f"WARNING: the machine is busy (1-minute load average {load:.2f}): other processes compete for "
+              f"the cores, and since scikit-learn's fit runs mostly in Python, its times suffer more than "
+              f"fastmlp's; the ratios come out too high. Rerun on a quiet machine.\n")
     print(f"fastmlp {fm.__version__}, scikit-learn {sklearn.__version__}, numpy {np.__version__}, "
           f"numba {numba.__version__}, Python {platform.python_version()}, {platform.machine()}")
     print(f"X dtype {args.dtype}, best of {args.repeat} fits, BLAS threads: "
@@ -112,6 +119,8 @@ def main(argv=None):
         print(f"{name:36s} {t_sk * 1e3:8.1f}ms {t_fm * 1e3:8.2f}ms {t_sk / t_fm:6.1f}x {epochs:>7s} {diff:9.1e}")
     print(f"\nfit-time ratio sklearn/fastmlp: min {min(ratios):.1f}x, geometric mean "
           f"{float(np.exp(np.mean(np.log(ratios)))):.1f}x")
+    if load is not None:
+        print(f"1-minute load average: {load:.2f} before the run, {os.getloadavg()[0]:.2f} after")
     if limiter is not None:
         limiter.restore_original_limits()
     return 0

@@ -27,7 +27,6 @@ PRESETS = {
     "celsius": {"hidden": [], "lr": 0.1, "batch_size": 32, "epochs": 100, "optimizer": "sgd"},
     "file": {"hidden": [8], "lr": 0.01, "batch_size": 32, "epochs": 200, "optimizer": "adam"},
 }
-MAX_CLASSES = 50
 
 
 class CLIError(Exception):
@@ -249,38 +248,11 @@ def _load_data(dataset, path, target):
 
 def _infer_task(y, output, name="the target"):
     """(task, n_outputs, output activation) from the target column and --output."""
-    y = y.ravel()
-    values = np.unique(y)
-    integer = bool(np.all(values == np.round(values)))
-    binary = bool(np.all(np.isin(values, (0.0, 1.0))))
-    classes = int(values.max()) + 1 if integer and values.size and values.min() >= 0 else 0
-    if output is None:
-        if binary:
-            output = "sigmoid"
-        elif 3 <= classes <= MAX_CLASSES:
-            if values.size != classes:        # e.g. 1, 2 or 0, 40: labels with gaps
-                found = ", ".join(f"{v:g}" for v in values[:12]) + (", ..." if values.size > 12 else "")
-                missing = sorted(set(range(classes)) - set(values.astype(np.int64).tolist()))
-                gaps = ", ".join(map(str, missing)) if len(missing) <= 5 else \
-                    f"{len(missing)} of 0..{classes - 1}"
-                raise CLIError(f"{name} has the integer labels {found}, but class labels must be 0..k-1 "
-                               f"with every class present ({gaps} missing); re-encode them as "
-                               f"0..{values.size - 1}, or give --output identity to treat the target as a "
-                               "number (regression).")
-            output = "softmax"
-        else:
-            output = "identity"
-    if output == "softmax":
-        if not integer or values.min() < 0:
-            raise CLIError("--output softmax needs a target of class indices 0, 1, 2, ...; "
-                           f"the target has values from {values.min():g} to {values.max():g}.")
-        if classes > 1000:
-            raise CLIError(f"--output softmax: the target's largest class index is {classes - 1}; "
-                           "that many classes is surely not what you meant (use --output identity).")
-        return "multiclass", max(classes, 2), output
-    if output == "sigmoid" and binary:
-        return "binary", 1, output
-    return "regression", 1, output
+    from .tasks import infer_task
+    try:
+        return infer_task(y, output, name)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def _metrics(model, X, y, task):
@@ -350,6 +322,7 @@ def _fmt_rate(v):
 def _train(args, out):
     import fastmlp as fm
     from . import io as fio
+    from .tasks import default_loss
 
     X, y, feature_names, target_name, source = _load_data(args.dataset, args.data, args.target)
     preset = PRESETS["file" if args.data else (args.dataset or "xor")]
@@ -372,8 +345,7 @@ def _train(args, out):
     else:
         hidden = preset["hidden"] if args.hidden is None else _int_list(args.hidden, "--hidden")
         sizes = [d] + hidden + [n_out]
-    loss = args.loss or {"softmax": "cross_entropy"}.get(output) or (
-        "bce" if output == "sigmoid" and y.min() >= 0 and y.max() <= 1 else "mse")
+    loss = args.loss or default_loss(output, y)
     optimizer = args.optimizer or preset["optimizer"]
     lr = preset["lr"] if args.lr is None else args.lr
     epochs = preset["epochs"] if args.epochs is None else args.epochs
@@ -416,8 +388,8 @@ def _train(args, out):
         _output_path(args.save, "--save")
     plot_path = None
     if args.plot:
-        from .plot import _figure_class
-        _figure_class()                      # fail now, not after training, if matplotlib is missing
+        from .plot import figure_class
+        figure_class()                      # fail now, not after training, if matplotlib is missing
         plot_path = _output_path(args.plot, "--plot", image=True)
 
     what = source.get("dataset") or args.data

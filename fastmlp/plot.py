@@ -26,7 +26,9 @@ class MissingDependency(ImportError):
     """An optional dependency (an extra) is not installed."""
 
 
-def _figure_class():
+def figure_class():
+    """matplotlib's Figure class (drawing without pyplot's global state), or
+    MissingDependency saying which extra to install."""
     try:
         from matplotlib.figure import Figure
     except ImportError:
@@ -148,7 +150,7 @@ def plot_model(model, X=None, y=None, history=None, feature_names=None, task=Non
     prediction surface) with the points of (X, y); for 1 feature the output
     curve; beside it the training loss curve when `history` is given. For
     other inputs, the loss curve alone."""
-    Figure = _figure_class()
+    Figure = figure_class()
     panels = []
     if X is not None and model.n_features_in == 2:
         panels.append("boundary")

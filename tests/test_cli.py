@@ -635,7 +635,7 @@ def test_bench_usage_errors_exit_2(capsys):
     pytest.importorskip("fastmlp.bench")
     code, out, err = call(capsys, "bench", "--workloads", "nope")
     assert code == 2 and out == ""
-    assert err == "fastmlp bench: error: unknown workload nope; choose from xor, line, wide.\n"
+    assert err == "fastmlp bench: error: unknown workload nope; choose from xor, line, tanh, deep, tabular, wide.\n"
 
 
 def test_a_network_too_large_for_memory_is_an_input_error(capsys, no_training):

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import fastmlp as fm
+from fastmlp import bench
 from fastmlp import kernels as K
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -247,6 +248,18 @@ OTHER_CASES = [
      ValueError, ["X", "1 value too large for float32", "(0, 1)", "1e+300", "float64"]),
     ("datasets-n", lambda: fm.datasets.line(0), ValueError, ["'n'", ">= 1", "Got 0"]),
     ("datasets-n-type", lambda: fm.datasets.celsius("10"), TypeError, ["'n'", "integer"]),
+    # fastmlp bench's own workload
+    ("bench-layers", lambda: bench.custom_workload([3, 4, 1]), ValueError, ["'layers'", "2 features", "[3, 4, 1]"]),
+    ("bench-layers-type", lambda: bench.custom_workload("2,4,1"), TypeError, ["'layers'", "list of widths"]),
+    ("bench-activation", lambda: bench.custom_workload(activation="gelu"), ValueError, ["'activation'", "'gelu'"]),
+    ("bench-output", lambda: bench.custom_workload(output="exp"), ValueError, ["'output'", "'exp'"]),
+    ("bench-loss", lambda: bench.custom_workload(loss="hinge"), ValueError, ["'loss'", "'hinge'"]),
+    ("bench-lr", lambda: bench.custom_workload(lr=0), ValueError, ["'lr'", "> 0.0"]),
+    ("bench-batch", lambda: bench.custom_workload(batch_size=1.5), TypeError, ["'batch_size'", "integer"]),
+    ("bench-epochs", lambda: bench.custom_workload(epochs=0), ValueError, ["'epochs'", ">= 1", "Got 0"]),
+    ("bench-dtype", lambda: bench.custom_workload(dtype="int8"), TypeError, ["float32 or float64", "int8"]),
+    ("bench-data-and-dataset", lambda: bench.custom_workload(data="a.csv", dataset="xor"), ValueError,
+     ["'data'", "'dataset'", "not both"]),
 ]
 
 
