@@ -82,11 +82,12 @@ def _engine_args(wl, epochs):
     trainer = _trainer(wl, model, epochs=epochs)
     X = model.check_input(wl.X)
     Y = model.check_target(wl.Y, X.shape[0], loss=trainer.loss.name)
-    hyper, ihyper, _, shuffle = trainer._settings(X.shape[0])
+    settings, _, shuffle = trainer.engine_settings(X.shape[0])
     assert not shuffle
-    trainer.optimizer.init_state(model.n_params, model.dtype)
-    return (model.params, model.grads, model.layout, X, Y, np.zeros((0, X.shape[0])), hyper, ihyper,
-            trainer.optimizer.state, trainer.optimizer.step, np.empty(epochs), np.zeros(2, dtype=np.int64))
+    opt = trainer.optimizer
+    opt.init_state(model.n_params, model.dtype)
+    return (model.params, model.grads, model.layout, X, Y, np.zeros((0, X.shape[0])), settings,
+            opt.first_moment, opt.second_moment, opt.step, np.empty(epochs), np.zeros(2, dtype=np.int64))
 
 
 def test_engine_xor(benchmark, workloads):

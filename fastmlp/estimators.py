@@ -257,19 +257,13 @@ class _BaseMLP(BaseEstimator):
 
     def _one_epoch(self, tr, X, Y):
         """One epoch over X, Y (validated, in the model's dtype, in order) as a
-        single engine call, with the Trainer's settings and optimizer state.
-        Skips Trainer.fit's per-call checks and bookkeeping, which cost as much
-        as the epoch itself on small data. Returns the per-sample loss."""
-        model = self._model
-        hyper, ihyper, _, _ = tr._settings(X.shape[0])
-        tr.optimizer.init_state(model.n_params, model.dtype)
-        loss = np.empty(1)
-        status = np.zeros(2, dtype=np.int64)
-        K.train_epochs(model.params, model.grads, model.layout, X, Y, _NO_DRAWS, hyper, ihyper,
-                       tr.optimizer.state, tr.optimizer.step, loss, status)
-        if status[K.S_STOP] == K.STOP_DIVERGED:
-            raise _Diverged()
-        return float(loss[0])
+        single engine call, with the Trainer's settings and optimizer state
+        (Trainer.run_epochs: no per-call checks and bookkeeping, which cost as
+        much as the epoch itself on small data). Returns the per-sample loss."""
+        try:
+            return float(tr.run_epochs(X, Y, 1)[0])
+        except TrainingDiverged:
+            raise _Diverged() from None
 
     def _run_epochs(self, tr, X, Y, epochs):
         """Train `epochs` epochs over X, Y in their order. Returns (the epoch
@@ -537,7 +531,6 @@ class _BaseMLP(BaseEstimator):
             self._bind_attributes()
 
 
-_NO_DRAWS = np.zeros((0, 1))  # the engine's shuffle draws, unused: the estimator orders the samples
 
 
 class _Diverged(Exception):

@@ -17,6 +17,7 @@ Conventions
 * Losses return float64 (accumulated in float64 for both dtypes).
 """
 
+import collections
 import math
 
 import numba
@@ -34,12 +35,39 @@ OPT_SGD, OPT_ADAM = 0, 1
 L_KIND, L_IN, L_OUT, L_W, L_B = 0, 1, 2, 3, 4
 LAYOUT_COLS = 5
 
-# Slots of the float64 hyperparameter vector passed to the engine.
-H_LR, H_MOMENTUM, H_BETA1, H_BETA2, H_EPS, H_ALPHA, H_TARGET, H_CLIP = range(8)
-N_HYPER = 8
-# Slots of the int64 vector of integer settings.
-I_LOSS, I_BATCH, I_OPT, I_NESTEROV, I_SHUFFLE, I_HAS_TARGET, I_PER_SAMPLE = range(7)
-N_IHYPER = 7
+# The settings of one engine call. A module-level namedtuple: numba passes it
+# as a typed record and caches the engine compiled for it. Its field types
+# are fixed (int, float, bool: build it with `engine_settings`), since any
+# other type, np.float32 for lr say, would compile a new specialisation.
+EngineSettings = collections.namedtuple("EngineSettings", [
+    "loss",            # int: MSE, HALF_MSE, BCE or CROSS_ENTROPY
+    "batch",           # int >= 1: samples per update (clipped to the data)
+    "optimizer",       # int: OPT_SGD or OPT_ADAM
+    "lr",              # float: learning rate
+    "momentum",        # float: sgd momentum (0: plain sgd)
+    "nesterov",        # bool: Nesterov momentum
+    "beta_1",          # float: Adam's first-moment decay
+    "beta_2",          # float: Adam's second-moment decay
+    "adam_epsilon",    # float: Adam's denominator offset
+    "alpha",           # float: L2 penalty, alpha / 2 * ||W||^2 / batch rows
+    "clip_epsilon",    # float: probabilities are clipped to [clip_epsilon, 1 - clip_epsilon]
+    "shuffle",         # bool: a new sample order every epoch (from shuffle_u)
+    "target_loss",     # float: stop after the first epoch whose mean loss is below it
+    "has_target",      # bool: whether target_loss applies
+    "per_sample",      # bool: mse/half_mse/bce summed over outputs, averaged over samples
+])
+
+
+def engine_settings(loss, batch, optimizer, lr, momentum=0.0, nesterov=False, beta_1=0.9, beta_2=0.999,
+                    adam_epsilon=1e-8, alpha=0.0, clip_epsilon=1e-7, shuffle=False, target_loss=None,
+                    per_sample=False):
+    """The EngineSettings record with every field of its one type, for
+    already-checked values (fastmlp.Trainer.engine_settings checks them)."""
+    return EngineSettings(int(loss), int(batch), int(optimizer), float(lr), float(momentum), bool(nesterov),
+                          float(beta_1), float(beta_2), float(adam_epsilon), float(alpha), float(clip_epsilon),
+                          bool(shuffle), 0.0 if target_loss is None else float(target_loss),
+                          target_loss is not None, bool(per_sample))
+
 # Status written by the engine.
 S_EPOCHS, S_STOP = 0, 1
 STOP_NONE, STOP_TARGET, STOP_DIVERGED = 0, 1, 2
@@ -1152,39 +1180,40 @@ def _all_finite(a):
 
 
 @_jit
-def train_epochs(params, grads, layout, X, Y, shuffle_u, hyper, ihyper,
-                 opt_state, istate, epoch_loss, status):
+def train_epochs(params, grads, layout, X, Y, shuffle_u, settings, first_moment, second_moment, adam_step,
+                 epoch_loss, status):
     """The fused training engine: len(epoch_loss) epochs of minibatch gradient
     descent in compiled code.
 
     params, grads (P,); layout (L, 5); X (n, d_in); Y (n, k); shuffle_u
-    (epochs, n) uniform draws (ignored unless shuffling); hyper (8,) float64
-    and ihyper (7,) int64 settings (see the H_* and I_* slots); opt_state
-    (2P,) momentum velocity or Adam moments; istate (1,) Adam's step count.
-    Writes each epoch's mean loss (penalty included) into epoch_loss and
-    (epochs run, stop reason) into status. When an epoch ends with a
-    non-finite loss or parameter, the parameters and optimizer state of the
-    start of that epoch are restored and the engine stops with STOP_DIVERGED.
+    (epochs, n) uniform draws (ignored unless settings.shuffle); settings an
+    EngineSettings; first_moment (P,) the momentum velocity or Adam's first
+    moment, second_moment (P,) Adam's second moment, adam_step (1,) Adam's
+    step count (all three carried over between calls). Writes each epoch's
+    mean loss (penalty included) into epoch_loss and (epochs run, stop
+    reason) into status. When an epoch ends with a non-finite loss or
+    parameter, the parameters and optimizer state of the start of that epoch
+    are restored and the engine stops with STOP_DIVERGED.
     """
     n = X.shape[0]
     k = Y.shape[1]
     L = layout.shape[0]
     P = params.shape[0]
-    lr = hyper[H_LR]
-    momentum = hyper[H_MOMENTUM]
-    beta1 = hyper[H_BETA1]
-    beta2 = hyper[H_BETA2]
-    eps = hyper[H_EPS]
-    alpha = hyper[H_ALPHA]
-    target = hyper[H_TARGET]
-    clip_eps = hyper[H_CLIP]
-    loss = ihyper[I_LOSS]
-    batch = min(max(ihyper[I_BATCH], 1), n)
-    opt = ihyper[I_OPT]
-    nesterov = ihyper[I_NESTEROV] != 0
-    shuffle = ihyper[I_SHUFFLE] != 0
-    has_target = ihyper[I_HAS_TARGET] != 0
-    per_sample = ihyper[I_PER_SAMPLE] != 0
+    lr = settings.lr
+    momentum = settings.momentum
+    beta1 = settings.beta_1
+    beta2 = settings.beta_2
+    adam_eps = settings.adam_epsilon
+    alpha = settings.alpha
+    target = settings.target_loss
+    clip_eps = settings.clip_epsilon
+    loss = settings.loss
+    batch = min(max(settings.batch, 1), n)
+    opt = settings.optimizer
+    nesterov = settings.nesterov
+    shuffle = settings.shuffle
+    has_target = settings.has_target
+    per_sample = settings.per_sample
     use_momentum = opt == OPT_SGD and momentum != 0.0
     stateful = opt == OPT_ADAM or use_momentum
 
@@ -1210,9 +1239,8 @@ def train_epochs(params, grads, layout, X, Y, shuffle_u, hyper, ihyper,
     if static_batch:
         _gather(X, Y, order, 0, xs[0], yb)
     saved = np.empty(P, dtype=params.dtype)
-    saved_state = np.empty(opt_state.shape[0], dtype=opt_state.dtype)
-    velocity = opt_state[0:P]
-    second = opt_state[P:2 * P]
+    saved_first = np.empty(P, dtype=first_moment.dtype)
+    saved_second = np.empty(P, dtype=second_moment.dtype)
     n_epochs = epoch_loss.shape[0]
     status[S_EPOCHS] = 0
     status[S_STOP] = STOP_NONE
@@ -1221,9 +1249,10 @@ def train_epochs(params, grads, layout, X, Y, shuffle_u, hyper, ihyper,
         for q in range(P):
             saved[q] = params[q]
         if stateful:
-            for q in range(opt_state.shape[0]):
-                saved_state[q] = opt_state[q]
-        saved_t = istate[0]
+            for q in range(P):
+                saved_first[q] = first_moment[q]
+                saved_second[q] = second_moment[q]
+        saved_step = adam_step[0]
         if shuffle:
             shuffle_order(shuffle_u[e], order)
         total = 0.0
@@ -1242,10 +1271,10 @@ def train_epochs(params, grads, layout, X, Y, shuffle_u, hyper, ihyper,
                                        yb2, clip_eps, alpha, per_sample, start)
                 total += value * last
             if opt == OPT_ADAM:
-                istate[0] += 1
-                adam_update(params, grads, velocity, second, istate[0], lr, beta1, beta2, eps)
+                adam_step[0] += 1
+                adam_update(params, grads, first_moment, second_moment, adam_step[0], lr, beta1, beta2, adam_eps)
             elif use_momentum:
-                momentum_update(params, grads, velocity, lr, momentum, nesterov)
+                momentum_update(params, grads, first_moment, lr, momentum, nesterov)
             else:
                 sgd_update(params, grads, lr)
         mean = total / n
@@ -1253,9 +1282,10 @@ def train_epochs(params, grads, layout, X, Y, shuffle_u, hyper, ihyper,
             for q in range(P):
                 params[q] = saved[q]
             if stateful:
-                for q in range(opt_state.shape[0]):
-                    opt_state[q] = saved_state[q]
-            istate[0] = saved_t
+                for q in range(P):
+                    first_moment[q] = saved_first[q]
+                    second_moment[q] = saved_second[q]
+            adam_step[0] = saved_step
             epoch_loss[e] = mean
             status[S_EPOCHS] = e
             status[S_STOP] = STOP_DIVERGED

@@ -20,9 +20,28 @@ class Optimizer:
     kind = None
 
     def __init__(self, lr):
-        self.lr = check_float(lr, "lr", low=0)
+        self.lr = lr
         self.state = None
         self.step = np.zeros(1, dtype=np.int64)
+
+    @property
+    def lr(self):
+        """The learning rate; setting it checks the value (a finite float > 0)."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value):
+        self._lr = check_float(value, "lr", low=0)
+
+    @property
+    def first_moment(self):
+        """(P,) the momentum velocity (sgd) or Adam's first moment: a view of ``state``."""
+        return self.state[:self.state.size // 2]
+
+    @property
+    def second_moment(self):
+        """(P,) Adam's second moment (unused by sgd): a view of ``state``."""
+        return self.state[self.state.size // 2:]
 
     def init_state(self, n_params, dtype):
         """(Re)allocate the state buffers if the model changed size or dtype."""
@@ -42,12 +61,12 @@ class Optimizer:
             self.state[...] = 0
         self.step[...] = 0
 
-    def fill(self, hyper, ihyper):
-        hyper[K.H_LR] = self.lr
-        ihyper[K.I_OPT] = self.kind
+    def engine_fields(self):
+        """This optimizer's fields of kernels.EngineSettings."""
+        return {"optimizer": self.kind, "lr": self.lr}
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k not in ("state", "step"))
+        args = ", ".join(f"{k.lstrip('_')}={v!r}" for k, v in vars(self).items() if k not in ("state", "step"))
         return f"{type(self).__name__}({args})"
 
 
@@ -61,10 +80,8 @@ class SGD(Optimizer):
         self.momentum = check_float(momentum, "momentum", low=0, low_inclusive=True, high=1, high_inclusive=False)
         self.nesterov = check_bool(nesterov, "nesterov")
 
-    def fill(self, hyper, ihyper):
-        super().fill(hyper, ihyper)
-        hyper[K.H_MOMENTUM] = self.momentum
-        ihyper[K.I_NESTEROV] = int(self.nesterov)
+    def engine_fields(self):
+        return dict(super().engine_fields(), momentum=self.momentum, nesterov=self.nesterov)
 
 
 class Adam(Optimizer):
@@ -78,11 +95,8 @@ class Adam(Optimizer):
         self.beta_2 = check_float(beta_2, "beta_2", low=0, low_inclusive=True, high=1, high_inclusive=False)
         self.epsilon = check_float(epsilon, "epsilon", low=0)
 
-    def fill(self, hyper, ihyper):
-        super().fill(hyper, ihyper)
-        hyper[K.H_BETA1] = self.beta_1
-        hyper[K.H_BETA2] = self.beta_2
-        hyper[K.H_EPS] = self.epsilon
+    def engine_fields(self):
+        return dict(super().engine_fields(), beta_1=self.beta_1, beta_2=self.beta_2, adam_epsilon=self.epsilon)
 
 
 def get_optimizer(name, lr, **kwargs):

@@ -23,6 +23,7 @@ from .validation import check_bool, check_float, check_int, check_seed
 
 CHUNK_SECONDS = 0.05
 MAX_DRAWS = 1 << 20  # shuffle draws held at once: 8 MB
+_NO_DRAWS = np.zeros((0, 0), dtype=np.float64)  # shuffle_u of an unshuffled run
 
 
 class TrainingDiverged(FloatingPointError):
@@ -138,7 +139,7 @@ class Trainer:
         self.loss.check_model(model)
         self.optimizer = get_optimizer(optimizer, lr, momentum=momentum, nesterov=nesterov,
                                        beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
-        self.batch_size = check_int(batch_size, "batch_size", low=1)
+        self.batch_size = batch_size
         self.epochs = check_int(epochs, "epochs", low=0)
         self.shuffle = check_bool(shuffle, "shuffle")
         self.seed = check_seed(seed)
@@ -152,7 +153,21 @@ class Trainer:
 
     @property
     def lr(self):
+        """The learning rate of the next update; setting it checks the value."""
         return self.optimizer.lr
+
+    @lr.setter
+    def lr(self, value):
+        self.optimizer.lr = value
+
+    @property
+    def batch_size(self):
+        """Samples per update; setting it checks the value (an integer >= 1)."""
+        return self._batch_size
+
+    @batch_size.setter
+    def batch_size(self, value):
+        self._batch_size = check_int(value, "batch_size", low=1)
 
     def config(self):
         """The settings of this trainer, JSON-serialisable."""
@@ -166,27 +181,50 @@ class Trainer:
                 cfg[key] = getattr(self.optimizer, key)
         return cfg
 
-    def _settings(self, n):
-        model = self.model
-        hyper = np.zeros(K.N_HYPER, dtype=np.float64)
-        ihyper = np.zeros(K.N_IHYPER, dtype=np.int64)
-        self.optimizer.fill(hyper, ihyper)
-        hyper[K.H_ALPHA] = self.alpha
-        hyper[K.H_CLIP] = self.loss.clip_eps(model.dtype)
-        ihyper[K.I_LOSS] = self.loss.kind
-        ihyper[K.I_PER_SAMPLE] = int(self.per_sample)
+    def engine_settings(self, n):
+        """(kernels.EngineSettings, batch, shuffle) for a run over n samples:
+        the one place where this trainer's settings become the engine's. A
+        batch larger than the data is clipped to it, with a warning; a full
+        batch is never shuffled."""
         batch = self.batch_size
         if batch > n:
             warnings.warn(f"batch_size={batch} is larger than the {n} samples; clipping it to {n}.",
                           UserWarning, stacklevel=3)
             batch = n
-        ihyper[K.I_BATCH] = batch
         shuffle = self.shuffle and batch < n
-        ihyper[K.I_SHUFFLE] = int(shuffle)
-        if self.target_loss is not None:
-            hyper[K.H_TARGET] = self.target_loss
-            ihyper[K.I_HAS_TARGET] = 1
-        return hyper, ihyper, batch, shuffle
+        settings = K.engine_settings(loss=self.loss.kind, batch=batch, alpha=self.alpha,
+                                     clip_epsilon=self.loss.clip_eps(self.model.dtype), shuffle=shuffle,
+                                     target_loss=self.target_loss, per_sample=self.per_sample,
+                                     **self.optimizer.engine_fields())
+        return settings, batch, shuffle
+
+    def _call_engine(self, X, Y, draws, settings, epoch_loss, status):
+        """One call of the compiled engine: len(epoch_loss) epochs."""
+        model, opt = self.model, self.optimizer
+        opt.init_state(model.n_params, model.dtype)
+        K.train_epochs(model.params, model.grads, model.layout, X, Y, draws, settings, opt.first_moment,
+                       opt.second_moment, opt.step, epoch_loss, status)
+
+    def run_epochs(self, X, Y, epochs=1):
+        """Train `epochs` epochs over X, Y in one compiled call, in their order
+        (no shuffling, no progress, no Ctrl-C handling) and return the epoch
+        losses (float64, one per epoch run). For arrays already checked and
+        converted (``model.check_input``/``check_target``: C-contiguous, in the
+        model's dtype), where ``fit``'s per-call work would cost as much as a
+        short run, e.g. scikit-learn's one epoch at a time. Raises
+        TrainingDiverged, with the weights of the last finite epoch kept."""
+        epochs = check_int(epochs, "epochs", low=1)
+        n = X.shape[0]
+        settings, _, _ = self.engine_settings(n)
+        losses = np.empty(epochs, dtype=np.float64)
+        status = np.zeros(2, dtype=np.int64)
+        self._call_engine(X, Y, _NO_DRAWS, settings._replace(shuffle=False), losses, status)
+        ran = int(status[K.S_EPOCHS])
+        if status[K.S_STOP] == K.STOP_DIVERGED:
+            raise TrainingDiverged(f"Training diverged in epoch {ran + 1} of this run: the loss or a parameter "
+                                   f"became NaN or infinite (lr={self.lr:g}).", epoch=ran + 1,
+                                   last_loss=float(losses[ran - 1]) if ran else float("nan"))
+        return losses[:ran]
 
     def fit(self, X, y, epochs=None):
         """Train for `epochs` (default: the trainer's) more epochs on X, y and
@@ -197,8 +235,7 @@ class Trainer:
         Y = model.check_target(y, X.shape[0], loss=self.loss.name)
         epochs = self.epochs if epochs is None else check_int(epochs, "epochs", low=0)
         n = X.shape[0]
-        hyper, ihyper, batch, shuffle = self._settings(n)
-        self.optimizer.init_state(model.n_params, model.dtype)
+        settings, batch, shuffle = self.engine_settings(n)
         steps_per_epoch = -(-n // batch)
 
         losses = np.empty(epochs, dtype=np.float64)
@@ -206,7 +243,6 @@ class Trainer:
         done = 0
         chunk = 1
         max_chunk = max(1, MAX_DRAWS // n) if shuffle else epochs
-        empty_draws = np.zeros((0, n), dtype=np.float64)
         reason = "completed"
         bar = None
         if self.progress:
@@ -223,10 +259,9 @@ class Trainer:
                         rng_state = self._rng.bit_generator.state
                         draws = self._rng.random((count, n))
                     else:
-                        draws = empty_draws
+                        draws = _NO_DRAWS
                     t0 = time.perf_counter()
-                    K.train_epochs(model.params, model.grads, model.layout, X, Y, draws, hyper, ihyper,
-                                   self.optimizer.state, self.optimizer.step, losses[done:done + count], status)
+                    self._call_engine(X, Y, draws, settings, losses[done:done + count], status)
                     elapsed = time.perf_counter() - t0
                     ran = int(status[K.S_EPOCHS])
                     if shuffle and ran < count:

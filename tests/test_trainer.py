@@ -217,3 +217,65 @@ def test_probability_losses_need_a_probability_output(loss, output):
     fm.Trainer(fm.MLP([2, 4, 3], output="softmax"), loss="cross_entropy")
     fm.Trainer(fm.MLP([2, 4, 3], output="softmax"), loss="bce")
     fm.Trainer(model, loss="mse")
+
+
+# -- the engine interface -------------------------------------------------------------------
+
+def test_engine_settings_have_one_type_per_field():
+    """Every field has the same Python type whatever was given (np.float32 lr,
+    an integer momentum...), so the engine is never compiled for a new type."""
+    model = make_model(np.float32)
+    a = fm.Trainer(model, loss="bce", lr=np.float32(0.1), batch_size=np.int32(8), momentum=0, seed=0)
+    b = fm.Trainer(model, loss="bce", lr=0.5, batch_size=4, optimizer="adam", target_loss=1, seed=0)
+    sa, batch_a, shuffle_a = a.engine_settings(100)
+    sb, _, _ = b.engine_settings(3)  # clipped to the data, with a warning
+    assert [type(v) for v in sa] == [type(v) for v in sb]
+    assert isinstance(sa, fm.kernels.EngineSettings)
+    assert (sa.lr, sa.batch, sa.optimizer, sa.has_target) == (pytest.approx(0.1), 8, fm.kernels.OPT_SGD, False)
+    assert (batch_a, shuffle_a) == (8, True)
+    assert (sb.batch, sb.optimizer, sb.target_loss, sb.has_target, sb.shuffle) == \
+        (3, fm.kernels.OPT_ADAM, 1.0, True, False)
+    assert (sb.beta_1, sb.beta_2, sb.adam_epsilon) == (0.9, 0.999, 1e-8)
+
+
+def test_run_epochs_is_fit_without_the_bookkeeping():
+    X, y = fm.datasets.line(n=64)
+    a, b = make_model(), make_model()
+    ta = fm.Trainer(a, loss="bce", lr=0.1, batch_size=16, shuffle=False, optimizer="adam", seed=0)
+    tb = fm.Trainer(b, loss="bce", lr=0.1, batch_size=16, shuffle=False, optimizer="adam", seed=0)
+    history = ta.fit(X, y, epochs=3)
+    Xc, Yc = b.check_input(X), b.check_target(y, 64, loss="bce")
+    losses = np.concatenate([tb.run_epochs(Xc, Yc, 2), tb.run_epochs(Xc, Yc)])
+    np.testing.assert_array_equal(losses, history.loss)
+    np.testing.assert_array_equal(a.params, b.params)
+    np.testing.assert_array_equal(ta.optimizer.state, tb.optimizer.state)
+    assert tb.optimizer.step[0] == ta.optimizer.step[0] == 12
+
+
+def test_run_epochs_divergence_keeps_the_last_finite_weights():
+    X, y = fm.datasets.line(n=64)
+    model = fm.MLP([2, 8, 1], seed=0)  # an identity output: nothing bounds the gradient
+    trainer = fm.Trainer(model, loss="mse", lr=0.05, batch_size=8, shuffle=False)
+    Xc, Yc = model.check_input(X), model.check_target(y, 64, loss="mse")
+    trainer.run_epochs(Xc, Yc, 2)
+    params, state = model.params.copy(), trainer.optimizer.state.copy()
+    with pytest.raises(fm.TrainingDiverged, match="diverged in epoch 1 of this run"):
+        trainer.run_epochs(Xc * 1e160, Yc, 3)
+    np.testing.assert_array_equal(model.params, params)
+    np.testing.assert_array_equal(trainer.optimizer.state, state)
+
+
+def test_setters_check_their_values():
+    trainer = fm.Trainer(make_model(), loss="bce", lr=0.1, batch_size=8)
+    trainer.lr = 0.5
+    trainer.batch_size = 2
+    assert (trainer.lr, trainer.optimizer.lr, trainer.batch_size) == (0.5, 0.5, 2)
+    with pytest.raises(ValueError, match="'lr' parameter must be a finite float > 0. Got -1"):
+        trainer.lr = -1
+    with pytest.raises(TypeError, match="'batch_size' parameter must be an integer. Got '8'"):
+        trainer.batch_size = "8"
+    with pytest.raises(ValueError, match="'batch_size' parameter must be an integer >= 1. Got 0"):
+        trainer.batch_size = 0
+    with pytest.raises(ValueError, match="'epochs' parameter must be an integer >= 1. Got 0"):
+        trainer.run_epochs(np.zeros((2, 2)), np.zeros((2, 1)), 0)
+    assert (trainer.lr, trainer.batch_size) == (0.5, 2)

@@ -248,6 +248,11 @@ OTHER_CASES = [
      ValueError, ["X", "1 value too large for float32", "(0, 1)", "1e+300", "float64"]),
     ("datasets-n", lambda: fm.datasets.line(0), ValueError, ["'n'", ">= 1", "Got 0"]),
     ("datasets-n-type", lambda: fm.datasets.celsius("10"), TypeError, ["'n'", "integer"]),
+    # the Trainer's setters and run_epochs
+    ("lr-setter", lambda: setattr(fm.Trainer(binary()), "lr", 0.0), ValueError, ["'lr'", "> 0", "Got 0.0"]),
+    ("batch-size-setter", lambda: setattr(fm.Trainer(binary()), "batch_size", -2), ValueError,
+     ["'batch_size'", ">= 1", "-2"]),
+    ("run-epochs-epochs", lambda: fm.Trainer(binary()).run_epochs(X4, Y4, 0), ValueError, ["'epochs'", ">= 1"]),
     # fastmlp bench's own workload
     ("bench-layers", lambda: bench.custom_workload([3, 4, 1]), ValueError, ["'layers'", "2 features", "[3, 4, 1]"]),
     ("bench-layers-type", lambda: bench.custom_workload("2,4,1"), TypeError, ["'layers'", "list of widths"]),
