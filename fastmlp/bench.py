@@ -1000,7 +1000,7 @@ def run(workloads=None, impls=IMPLEMENTATIONS, quick=False, repeats=None, budget
         # Every implementation is prepared and warmed up, then the timed runs go
         # round robin (one run of each, `reps` times): a machine whose speed
         # drifts for seconds at a time (as shared VMs do) then slows all of
-        # them alike instead of whichever ran during the slow spell.
+        # them alike instead of whichever ran while it was slow.
         entries = []
         for name in impls:
             cls = CLASSES[name]
