@@ -19,13 +19,14 @@ from .trainer import History, Trainer, TrainingDiverged  # noqa: F401
 from .validation import NotFittedError  # noqa: F401
 from .io import load  # noqa: F401
 from .explain import formula, trace  # noqa: F401
+from .export import register_skl2onnx, to_onnx  # noqa: F401
 
 __all__ = [
     "Model", "MLP", "Trainer", "History", "TrainingDiverged", "NotFittedError",
     "Linear", "ReLU", "Sigmoid", "Tanh", "Identity", "Softmax", "Layer",
     "Loss", "get_loss", "SGD", "Adam", "get_optimizer",
     "datasets", "init", "kernels", "reference",
-    "load", "formula", "trace",
+    "load", "formula", "trace", "to_onnx", "register_skl2onnx",
     "MLPClassifier", "MLPRegressor",
 ]
 

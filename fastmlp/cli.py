@@ -1,4 +1,4 @@
-"""The ``fastmlp`` command: train, predict, plot, formula, trace, bench.
+"""The ``fastmlp`` command: train, predict, plot, formula, trace, export, bench.
 
 Exit codes: 0 success; 2 a usage or input error (one line
 ``fastmlp: error: ...`` on stderr, no traceback); 1 training diverged or an
@@ -215,6 +215,21 @@ def _build_parser():
                    help="loss (default: the model's training loss, else from its output layer)")
     r.add_argument("--precision", type=_positive_int, default=6, help="significant digits shown (default: 6)")
     r.add_argument("--json", action="store_true", help="the trace as JSON")
+
+    x = sub.add_parser("export", help="a saved model as an ONNX file, to serve with onnxruntime",
+                       description="Write a saved model as an ONNX graph (MatMul, Add and the activations, "
+                                   "in the model's precision) to run with onnxruntime or any ONNX runtime, "
+                                   "without fastmlp. Classification models (trained on class labels; for "
+                                   "models saved from Python, those ending in Softmax, or in Sigmoid with "
+                                   "one output) output 'label' and 'probabilities' (one column per class, "
+                                   "as skl2onnx's models do); others output 'variable'. "
+                                   "The input is 'X'. Needs the onnx extra: pip install 'fastmlp[onnx]'.",
+                       epilog="examples:\n  fastmlp export xor.npz -o xor.onnx\n"
+                              "  fastmlp export model.npz --opset 13",
+                       formatter_class=_Formatter)
+    x.add_argument("model", metavar="MODEL.npz")
+    x.add_argument("--output", "-o", metavar="FILE.onnx", help="where to write (default: MODEL.onnx)")
+    x.add_argument("--opset", type=int, metavar="N", help="ONNX opset, 13 or later (default: 17)")
 
     sub.add_parser("bench", help="speed benchmarks against other libraries (see 'fastmlp bench --help')",
                    add_help=False)
@@ -656,6 +671,31 @@ def _formula(args, out):
     return EXIT_OK
 
 
+def _export(args, out):
+    from . import kernels as K
+    from .export import describe, to_onnx
+    mf = _read_model(args.model)
+    model = mf.model
+    task = mf.metadata.get("task")
+    if task is None:                           # saved from Python: judged by the output layer, as predict does
+        task = "multiclass" if model.output_kind == K.SOFTMAX else \
+            "binary" if model.output_kind == K.SIGMOID and model.n_outputs == 1 else "regression"
+    classes = {"binary": [0, 1], "multiclass": list(range(model.n_outputs))}.get(task)
+    path = _output_path(args.output, "--output") if args.output else os.path.splitext(args.model)[0] + ".onnx"
+    try:
+        onx = to_onnx(model, path, opset=args.opset, classes=classes,
+                      feature_names=mf.metadata.get("feature_names"))
+    except (ValueError, TypeError) as exc:
+        raise CLIError(str(exc)) from None
+    except OSError as exc:
+        raise CLIError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+    print(f"wrote     {path} (ONNX opset {onx.opset_import[0].version}, {len(onx.graph.node)} nodes)", file=out)
+    print(f"input     {', '.join(describe(onx.graph.input))}", file=out)
+    print(f"outputs   {', '.join(describe(onx.graph.output))}", file=out)
+    return EXIT_OK
+
+
 def _example_model():
     import fastmlp as fm
     return fm.Model([fm.Linear(2, 2, bias=False, weight=[[0.5, 2.3], [1.5, 3.0]]),
@@ -730,7 +770,7 @@ def main(argv=None):
                 _build_parser().print_help(out)
                 return EXIT_OK
             handler = {"train": _train, "predict": _predict, "plot": _plot, "formula": _formula,
-                       "trace": _trace}[args.command]
+                       "trace": _trace, "export": _export}[args.command]
             return handler(args, out)
         except CLIError as exc:
             print(f"fastmlp: error: {_one_line(exc)}", file=sys.stderr)

@@ -24,6 +24,7 @@ are loaded on first access).
 True
 """
 
+import sys
 import warnings
 from numbers import Integral, Real
 
@@ -519,6 +520,23 @@ class _BaseMLP(BaseEstimator):
         self._sync_attributes()
         return self._model.predict(X)
 
+    @property
+    def model_(self):
+        """The fitted network as a ``fastmlp.Model`` (its parameters are the
+        arrays of ``coefs_`` and ``intercepts_``; arrays assigned to those are
+        copied in first)."""
+        check_is_fitted(self)
+        self._sync_attributes()
+        return self._model
+
+    def to_onnx(self, path=None, opset=None, *, feature_names=None):
+        """The fitted estimator as an ONNX graph (an ``onnx.ModelProto``),
+        also written to `path` when given: see :func:`fastmlp.to_onnx`.
+        Classifiers output ``label`` and ``probabilities``, regressors
+        ``variable``; needs ``pip install 'fastmlp[onnx]'``."""
+        from .export import to_onnx
+        return to_onnx(self, path, opset, feature_names=feature_names)
+
     def __setstate__(self, state):
         super().__setstate__(state)
         if getattr(self, "_model", None) is not None and hasattr(self, "coefs_"):
@@ -765,3 +783,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+
+# skl2onnx converts these estimators once their converters are registered
+# (fastmlp.register_skl2onnx). Importing skl2onnx costs seconds, so it is never
+# imported here; when the user has already imported it, register right away.
+if "skl2onnx" in sys.modules:
+    from .export import register_skl2onnx
+    register_skl2onnx()

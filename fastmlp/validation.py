@@ -8,6 +8,7 @@ per dtype, never once per call), and scalars come out as plain ``float`` or
 
 import difflib
 import numbers
+import os
 
 import numpy as np
 
@@ -76,17 +77,75 @@ def check_float(value, name, low=None, high=None, low_inclusive=False, high_incl
     return v
 
 
-def check_int(value, name, low=None):
-    """Return value as a Python int >= low, else ValueError/TypeError."""
+def check_int(value, name, low=None, high=None):
+    """Return value as a Python int within [low, high] (either bound optional),
+    else ValueError/TypeError."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         else:
             raise TypeError(f"The {name!r} parameter must be an integer. Got {_describe(value)}.")
     v = int(value)
-    if low is not None and v < low:
-        raise ValueError(f"The {name!r} parameter must be an integer >= {low}. Got {v}.")
+    if (low is not None and v < low) or (high is not None and v > high):
+        if high is None:
+            bounds = f">= {low}"
+        elif low is None:
+            bounds = f"<= {high}"
+        else:
+            bounds = f"from {low} to {high}"
+        raise ValueError(f"The {name!r} parameter must be an integer {bounds}. Got {v}.")
     return v
+
+
+def check_names(value, name, count):
+    """Return `value` as a list of `count` strings (e.g. feature names), else
+    TypeError/ValueError."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"The {name!r} parameter must be a list of {count} strings. Got {_describe(value)}.")
+    names = list(value)
+    for i, v in enumerate(names):
+        if not isinstance(v, str):
+            raise TypeError(f"The {name!r} parameter must hold strings; got {_describe(v)} at position {i}.")
+    if len(names) != count:
+        raise ValueError(f"The {name!r} parameter must list {count} names; got {len(names)}.")
+    return names
+
+
+def check_labels(value, name, count=None):
+    """Return class labels as a 1-D numpy array of distinct integers, floats,
+    booleans or strings (and exactly `count` of them if given), else
+    TypeError/ValueError."""
+    if isinstance(value, (str, bytes)) or value is None or not hasattr(value, "__len__"):
+        raise TypeError(f"The {name!r} parameter must be a list of class labels. Got {_describe(value)}.")
+    arr = np.asarray(value)
+    if arr.dtype.kind == "O" and all(isinstance(v, str) for v in arr.ravel()):
+        arr = arr.astype(str)
+    if arr.ndim != 1:
+        raise ValueError(f"The {name!r} parameter must be a flat list of class labels; got shape {arr.shape}.")
+    if arr.dtype.kind not in "iubfU":
+        raise TypeError(f"The {name!r} parameter must hold integers, floats, booleans or strings; "
+                        f"got an array of dtype {arr.dtype}.")
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise ValueError(f"The {name!r} parameter must hold finite numbers; got {arr.tolist()}.")
+    if len(np.unique(arr)) != len(arr):
+        raise ValueError(f"The {name!r} parameter must hold distinct labels; got {arr.tolist()}.")
+    if count is not None and len(arr) != count:
+        raise ValueError(f"The {name!r} parameter must list {count} class labels; got {len(arr)}.")
+    return arr
+
+
+def check_path(value, name):
+    """Return a file path as a str: a str or os.PathLike that is not a
+    directory, else TypeError/ValueError."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"The {name!r} parameter must be a file path (str or os.PathLike). "
+                        f"Got {_describe(value)}.")
+    path = os.fspath(value)
+    if isinstance(path, bytes) or not path:
+        raise TypeError(f"The {name!r} parameter must be a non-empty str path. Got {_describe(value)}.")
+    if os.path.isdir(path):
+        raise ValueError(f"The {name!r} parameter is a directory ({path}); expected a file name.")
+    return path
 
 
 def check_seed(value, name="seed"):

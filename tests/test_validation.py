@@ -265,6 +265,41 @@ OTHER_CASES = [
     ("bench-dtype", lambda: bench.custom_workload(dtype="int8"), TypeError, ["float32 or float64", "int8"]),
     ("bench-data-and-dataset", lambda: bench.custom_workload(data="a.csv", dataset="xor"), ValueError,
      ["'data'", "'dataset'", "not both"]),
+    # ONNX export
+    ("onnx-model", lambda: fm.to_onnx("model.npz"), TypeError,
+     ["fastmlp.Model, MLPClassifier or MLPRegressor", "got str"]),
+    ("onnx-estimator-not-fitted", lambda: fm.MLPClassifier().to_onnx(), ValueError,
+     ["MLPClassifier instance is not fitted yet"]),
+    ("onnx-opset-low", lambda: fm.to_onnx(binary(), opset=12), ValueError, ["'opset'", ">= 13", "Got 12"]),
+    ("onnx-opset-high", lambda: fm.to_onnx(binary(), opset=1000), ValueError, ["'opset'", "from 13 to", "1000"]),
+    ("onnx-opset-type", lambda: fm.to_onnx(binary(), opset="17"), TypeError, ["'opset'", "integer", "'17'"]),
+    ("onnx-path-type", lambda: fm.to_onnx(binary(), path=3), TypeError, ["'path'", "file path", "3"]),
+    ("onnx-path-directory", lambda: fm.to_onnx(binary(), path=os.getcwd()), ValueError,
+     ["'path'", "is a directory", "expected a file name"]),
+    ("onnx-classes-count", lambda: fm.to_onnx(multi(), classes=["a", "b"]), ValueError,
+     ["'classes'", "3 class labels", "got 2"]),
+    ("onnx-classes-binary-count", lambda: fm.to_onnx(binary(), classes=[1]), ValueError,
+     ["'classes'", "2 class labels", "got 1"]),
+    ("onnx-classes-duplicates", lambda: fm.to_onnx(binary(), classes=[1, 1]), ValueError,
+     ["'classes'", "distinct", "[1, 1]"]),
+    ("onnx-classes-string", lambda: fm.to_onnx(binary(), classes="ab"), TypeError,
+     ["'classes'", "list of class labels", "'ab'"]),
+    ("onnx-classes-objects", lambda: fm.to_onnx(binary(), classes=[None, 1]), TypeError,
+     ["'classes'", "integers, floats, booleans or strings", "object"]),
+    ("onnx-classes-nan", lambda: fm.to_onnx(binary(), classes=[0.0, np.nan]), ValueError,
+     ["'classes'", "finite", "nan"]),
+    ("onnx-classes-nested", lambda: fm.to_onnx(multi(), classes=[[0, 1, 2]]), ValueError,
+     ["'classes'", "flat list", "(1, 3)"]),
+    ("onnx-classes-regression-output", lambda: fm.to_onnx(fm.MLP([2, 3, 1]), classes=[0, 1]), ValueError,
+     ["'classes'", "Softmax, or Sigmoid with one output", "Linear(3, 1)"]),
+    ("onnx-classes-multi-sigmoid", lambda: fm.to_onnx(fm.MLP([2, 3], output="sigmoid"), classes=[0, 1, 2]),
+     ValueError, ["'classes'", "Sigmoid()", "3 outputs"]),
+    ("onnx-feature-names-count", lambda: fm.to_onnx(binary(), feature_names=["a"]), ValueError,
+     ["'feature_names'", "2 names", "got 1"]),
+    ("onnx-feature-names-type", lambda: fm.to_onnx(binary(), feature_names=["a", 2]), TypeError,
+     ["'feature_names'", "strings", "2 at position 1"]),
+    ("onnx-feature-names-string", lambda: fm.to_onnx(binary(), feature_names="ab"), TypeError,
+     ["'feature_names'", "list of 2 strings", "'ab'"]),
 ]
 
 
@@ -586,6 +621,12 @@ def _csv(text):
     return make
 
 
+def _model_file(d):
+    path = os.path.join(d, "m.npz")
+    binary().save(path)
+    return path
+
+
 # (id, argv with {d} for a temporary directory, files to create, key words of the one-line error)
 CLI_CASES = [
     ("lr-negative", "train --lr -0.1", None, ["'lr'", "> 0", "-0.1"]),
@@ -604,6 +645,13 @@ CLI_CASES = [
     ("cross-entropy-one-output", "train --loss cross_entropy --output sigmoid", None,
      ["cross_entropy", "one output per class"]),
     ("not-a-model-file", "predict {d}/data.csv --data {d}/data.csv", _csv("a,b\n1,2\n"), ["data.csv"]),
+    ("export-opset-low", "export {d}/m.npz --opset 12", _model_file, ["'opset'", ">= 13", "12"]),
+    ("export-opset-text", "export {d}/m.npz --opset seventeen", _model_file, ["--opset", "'seventeen'"]),
+    ("export-output-directory", "export {d}/m.npz -o {d}", _model_file, ["--output", "is a directory"]),
+    ("export-output-nowhere", "export {d}/m.npz -o {d}/no/such/m.onnx", _model_file,
+     ["--output", "does not exist"]),
+    ("export-not-a-model-file", "export {d}/data.csv", _csv("a,b\n1,2\n"), ["data.csv", "not a fastmlp model"]),
+    ("export-missing-model", "export {d}/nope.npz", None, ["nope.npz", "no such file"]),
 ]
 
 
