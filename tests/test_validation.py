@@ -447,6 +447,23 @@ def test_bad_data_file(tripwire, tmp_path, case_id, make, kwargs, words):
     assert_message(excinfo, words)
 
 
+# The same files through load_labelled (a text target allowed), and files only it refuses.
+LABELLED_FILE_CASES = [c for c in FILE_CASES if c[0] != "non-numeric"] + [
+    ("text-feature", lambda d: _write(os.path.join(d, "a.csv"), "color,t\nred,x\nblue,y\n"), {},
+     ["non-numeric value 'red' in row 2, column 'color'"]),
+    ("mixed-labels", lambda d: _write(os.path.join(d, "a.csv"), "a,t\n1,x\n2,3\n"), {},
+     ["column 't' mixes numbers and text", "'x' in row 2"]),
+]
+
+
+@pytest.mark.parametrize("case_id,make,kwargs,words", LABELLED_FILE_CASES, ids=[c[0] for c in LABELLED_FILE_CASES])
+def test_bad_labelled_data_file(tripwire, tmp_path, case_id, make, kwargs, words):
+    path = make(str(tmp_path))
+    with pytest.raises(fm.datasets.DataError) as excinfo:
+        fm.datasets.load_labelled(path, **kwargs)
+    assert_message(excinfo, words)
+
+
 def test_every_error_is_a_value_or_type_error():
     """The table's exception types are what callers can catch generically."""
     for case in X_CASES + [c[:1] + c[3:] for c in Y_CASES]:
