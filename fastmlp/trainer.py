@@ -33,8 +33,10 @@ from .validation import _describe, check_bool, check_float, check_int, check_see
 CHUNK_SECONDS = 0.05
 MAX_DRAWS = 1 << 20  # shuffle draws held at once: 8 MB
 # The training metric is measured on a fixed sample of the training rows: a
-# quarter as many as the validation set, but at least this many (all of them
-# when there are fewer), so that it adds a quarter to the cost of validating.
+# quarter as many as the validation set, but at least MIN_METRIC_SAMPLE (all
+# of them when there are fewer), so that it adds a quarter to the cost of
+# validating. (bench/validation_cost.py sets both to 0 to time validation alone.)
+METRIC_SAMPLE_FRACTION = 0.25
 MIN_METRIC_SAMPLE = 200
 SPLIT_STREAM = 0x5EED_5B17  # mixed into the seed: the split draws are not the shuffle draws
 STOP_REASONS = ("completed", "target_loss", "early_stopping", "diverged", "interrupted")
@@ -414,12 +416,14 @@ class Trainer:
             n_out = model.n_outputs
             n_val = Xv.shape[0]
             rng = split_rng if split_rng is not None else self._split_generator()
-            sample = np.sort(rng.permutation(n)[:min(n, max(n_val // 4, MIN_METRIC_SAMPLE))])
+            n_sample = min(n, max(int(METRIC_SAMPLE_FRACTION * n_val), MIN_METRIC_SAMPLE))
+            sample = np.sort(rng.permutation(n)[:n_sample])
             # The validation rows and the training sample, inferred in one compiled call.
             X_watch = np.concatenate([Xv, X[sample]])
             watch_out = np.empty((X_watch.shape[0], n_out), dtype=model.dtype)
             val_out, sample_out = watch_out[:n_val], watch_out[n_val:]
-            val_score, sample_score = Scorer(task, Yv), Scorer(task, Y[sample])
+            val_score = Scorer(task, Yv)
+            sample_score = Scorer(task, Y[sample]) if n_sample else None
             loss_kind, clip = self.loss.kind, self.loss.clip_eps(model.dtype)
             # The engine's per_sample losses sum over the outputs: the validation loss does too.
             loss_scale = n_out if self.per_sample and self.loss.name != "cross_entropy" and n_out > 1 else 1
@@ -470,7 +474,8 @@ class Trainer:
                             K.predict_into(model.params, model.layout, X_watch, watch_out, PREDICT_BLOCK)
                             val_losses[e] = K.loss_forward(loss_kind, val_out, Yv, clip) * loss_scale
                             val_metrics[e] = val_score(val_out)
-                            train_metrics[e] = sample_score(sample_out)
+                            if n_sample:
+                                train_metrics[e] = sample_score(sample_out)
                         observed = {"loss": losses[e]}
                         if Xv is not None:
                             observed.update(val_loss=val_losses[e], val_accuracy=val_metrics[e],
