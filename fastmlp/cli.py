@@ -589,7 +589,9 @@ def _train(args, out):
                 "classes": n_out if task == "multiclass" else None, "source": source}
     if args.validation_data:
         metadata["validation_data"] = os.path.abspath(args.validation_data)
-    if args.save and not diverged:
+    # Early stopping put the best epoch's weights back: worth saving even after a divergence.
+    restored = history.best_epoch if trainer.early_stopping is not None else None
+    if args.save and (not diverged or restored):
         try:
             fio.save(model, args.save, trainer=trainer, history=history, metadata=metadata)
         except OSError as exc:
@@ -606,7 +608,6 @@ def _train(args, out):
             yv = Yv.argmax(axis=1)[:, None] if task == "multiclass" else Yv
         val_metrics = _metrics(model, Xv, yv, task)
         val_metrics["loss"] = trainer.loss.forward(model.predict(Xv), Yv)
-    restored = history.best_epoch if trainer.early_stopping is not None else None
     plotted = None
     if args.plot and not diverged and not interrupted:
         from .plot import save_plot
@@ -668,7 +669,9 @@ def _train(args, out):
         print(f"fastmlp: interrupted after epoch {history.epochs}{note}.", file=sys.stderr)
         return EXIT_INTERRUPTED
     if diverged:
-        raise Failure(diverged + (" The model was not saved." if args.save else ""))
+        note = f" The weights of epoch {restored} (the best) were saved to {saved}." if saved else \
+            " The model was not saved." if args.save else ""
+        raise Failure(diverged + note)
     return EXIT_OK
 
 

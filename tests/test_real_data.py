@@ -260,3 +260,18 @@ def test_lr_schedules_from_the_command_line(capsys, data, tmp_path, schedule):
         assert lr.tolist() == [0.01] * 10 + [0.005] * 10 + [0.0025] * 10 + [0.00125] * 10
     if schedule == "cosine":
         assert lr[-1] < 1e-4
+
+
+def test_a_diverging_run_with_early_stopping_saves_the_best_epoch(capsys, tmp_path):
+    path = tmp_path / "best.npz"
+    code, out, err = call(capsys, "train", "--dataset", "celsius", "--lr", "10", "--validation", "0.2",
+                          "--early-stopping", "1000", "--save", path, "--quiet")
+    assert code == 1 and "(diverged)" in out
+    f = fio.read(path)
+    best = f.history.best_epoch
+    assert best is not None and f.history.stop_reason == "diverged"
+    assert err.strip().endswith(f"The weights of epoch {best} (the best) were saved to {path}.")
+    code, out, err = call(capsys, "train", "--dataset", "celsius", "--lr", "10", "--validation", "0.2",
+                          "--epochs", best, "--save", tmp_path / "stopped.npz", "--quiet")
+    assert code == 0, err
+    assert np.array_equal(fm.load(tmp_path / "stopped.npz").params, f.model.params)
