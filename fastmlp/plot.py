@@ -159,7 +159,7 @@ def metric_curve(ax, history):
     accuracy = history.metric == "accuracy"
     scale = 100.0 if accuracy else 1.0
     ax.plot(epochs, scale * np.asarray(history.train_metric), color="tab:blue", linewidth=1.5,
-            label="training (sample)")
+            label="training")
     ax.plot(epochs, scale * np.asarray(history.val_metric), color="tab:orange", linewidth=1.5, label="validation")
     _mark_best(ax, history)
     ax.set_xlabel("epoch")
