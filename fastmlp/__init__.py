@@ -10,12 +10,14 @@
 
 __version__ = "0.1.0"
 
-from . import datasets, init, kernels, reference  # noqa: F401
+from . import datasets, init, kernels, preprocessing, reference  # noqa: F401
+from .callbacks import ConstantLR, CosineDecay, EarlyStopping, ReduceLROnPlateau, StepDecay  # noqa: F401
 from .layers import Identity, Layer, Linear, ReLU, Sigmoid, Softmax, Tanh  # noqa: F401
 from .losses import Loss, get_loss  # noqa: F401
 from .model import MLP, Model  # noqa: F401
 from .optim import SGD, Adam, get_optimizer  # noqa: F401
 from .trainer import History, Trainer, TrainingDiverged  # noqa: F401
+from .preprocessing import Standardizer  # noqa: F401
 from .validation import NotFittedError  # noqa: F401
 from .io import load  # noqa: F401
 from .explain import formula, trace  # noqa: F401
@@ -25,7 +27,8 @@ __all__ = [
     "Model", "MLP", "Trainer", "History", "TrainingDiverged", "NotFittedError",
     "Linear", "ReLU", "Sigmoid", "Tanh", "Identity", "Softmax", "Layer",
     "Loss", "get_loss", "SGD", "Adam", "get_optimizer",
-    "datasets", "init", "kernels", "reference",
+    "EarlyStopping", "ConstantLR", "StepDecay", "CosineDecay", "ReduceLROnPlateau", "Standardizer",
+    "datasets", "init", "kernels", "preprocessing", "reference",
     "load", "formula", "trace", "to_onnx", "register_skl2onnx",
     "MLPClassifier", "MLPRegressor",
 ]

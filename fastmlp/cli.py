@@ -1,4 +1,4 @@
-"""The ``fastmlp`` command: train, predict, plot, formula, trace, export, bench.
+"""The ``fastmlp`` command: train, evaluate, predict, plot, formula, trace, export, bench.
 
 Exit codes: 0 success; 2 a usage or input error (one line
 ``fastmlp: error: ...`` on stderr, no traceback); 1 training diverged or an
@@ -100,14 +100,26 @@ defaults by data (any flag overrides them):
 The output layer and loss follow the target column unless given:
   two values 0/1            -> sigmoid output, bce loss (binary classification)
   integers 0..k-1 (k <= 50) -> softmax output with k units, cross_entropy loss
+  text labels (setosa, ...) -> classes in sorted order: sigmoid for two, softmax for more
   anything else             -> identity output, mse loss (regression)
+
+The inputs of --data files are standardized (each column to mean 0 and standard
+deviation 1, learned from the training rows and saved with the model, so predict
+and evaluate take raw columns); --no-standardize turns that off. Built-in
+datasets are not standardized unless --standardize is given.
 
 examples:
   fastmlp train                                    # XOR, 2-8-1
   fastmlp train --dataset xor --loss mse --save xor.npz --plot xor.png
   fastmlp train --data houses.csv --target price --hidden 16,16 --epochs 500
+  fastmlp train --data iris.csv --validation 0.2 --early-stopping 20 --save iris.npz
+  fastmlp train --data train.csv --validation-data valid.csv --lr-schedule cosine
   fastmlp train --data iris.csv --json > result.json
 """
+
+LR_SCHEDULE_HELP = ("learning-rate schedule: constant (default); step (halve it every quarter of the epochs); "
+                    "cosine (from --lr down to 0); plateau (halve it after 5 epochs without a lower "
+                    "validation loss, or training loss without validation data)")
 
 
 def _build_parser():
@@ -141,6 +153,19 @@ def _build_parser():
     t.add_argument("--batch-size", type=int, help="samples per update")
     t.add_argument("--epochs", type=int, help="passes over the data")
     t.add_argument("--target-loss", type=float, metavar="LOSS", help="stop once an epoch's mean loss is below")
+    val = t.add_mutually_exclusive_group()
+    val.add_argument("--validation", type=float, metavar="FRACTION",
+                     help="hold out this fraction of the rows (e.g. 0.2, drawn from --seed, stratified by class) "
+                          "and report the loss and accuracy or R^2 on them after every epoch")
+    val.add_argument("--validation-data", metavar="FILE",
+                     help="validate on this file instead (the columns of --data, matched by name)")
+    t.add_argument("--early-stopping", type=int, metavar="PATIENCE",
+                   help="stop after PATIENCE epochs without a lower validation loss and keep the weights of "
+                        "the best epoch (needs --validation or --validation-data)")
+    t.add_argument("--lr-schedule", choices=("constant", "step", "cosine", "plateau"), help=LR_SCHEDULE_HELP)
+    t.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=None,
+                   help="standardize the inputs as part of the model (default: on for --data, off for "
+                        "--dataset)")
     t.add_argument("--seed", type=int, default=0, help="seed of weights and shuffling (default: 0)")
     t.add_argument("--dtype", choices=("float32", "float64"), default="float64",
                    help="floating-point precision (default: float64)")
@@ -169,10 +194,28 @@ def _build_parser():
     p.add_argument("--target", metavar="COLUMN", help="the target column to ignore, if the file has one")
     p.add_argument("--output", "-o", metavar="FILE.csv", help="write here instead of stdout")
 
-    g = sub.add_parser("plot", help="decision boundary and loss curve of a saved model",
+    e = sub.add_parser("evaluate", help="scores of a saved model on a labelled data file",
+                       description="Score a saved model on a data file with the target column: accuracy, "
+                                   "log-loss and the confusion matrix for classifiers; R^2, mean absolute "
+                                   "error and root mean squared error for regressors. Columns are matched "
+                                   "as by predict; the target is the model's training target unless "
+                                   "--target names another column.",
+                       epilog="examples:\n  fastmlp evaluate iris.npz --data iris-test.csv\n"
+                              "  fastmlp evaluate model.npz --data test.csv --json",
+                       formatter_class=_Formatter)
+    e.add_argument("model", metavar="MODEL.npz")
+    esrc = e.add_mutually_exclusive_group(required=True)
+    esrc.add_argument("--data", metavar="FILE", help="labelled rows to score (.csv, .npy, .npz)")
+    esrc.add_argument("--dataset", choices=("xor", "line", "celsius"), help="a built-in dataset")
+    e.add_argument("--target", metavar="COLUMN", help="the target column (default: the model's, else the last)")
+    e.add_argument("--json", action="store_true", help="print the scores as one JSON object")
+
+    g = sub.add_parser("plot", help="decision boundary and training curves of a saved model",
                        description="For 2-feature inputs, the decision boundary (or prediction surface) "
-                                   "with the data points over it, and the training loss curve beside it; "
-                                   "for 1 feature the output curve; for other inputs the loss curve alone. "
+                                   "with the data points over it, and the training loss curve beside it "
+                                   "(with the validation loss, and a panel of training and validation "
+                                   "accuracy or R^2, when the model was trained with validation data); "
+                                   "for 1 feature the output curve; for other inputs the curves alone. "
                                    "The data default to the dataset the model was trained on.",
                        epilog="examples:\n  fastmlp train --save xor.npz && fastmlp plot xor.npz -o xor.png\n"
                               "  fastmlp plot model.npz --data points.csv -o boundary.png",
@@ -209,7 +252,8 @@ def _build_parser():
     r.add_argument("--example", action="store_true",
                    help="the tutorial's network: 2-2-1, no biases, weights 0.5 1.5 2.3 3 and 1 1")
     r.add_argument("--x", metavar="X1,X2", help="one input sample")
-    r.add_argument("--y", metavar="T", help="its target (numbers, or a class index for softmax models)")
+    r.add_argument("--y", metavar="T", help="its target (numbers, a class index for softmax models, or a class "
+                                            "name for models trained on text labels)")
     r.add_argument("--lr", type=float, help="learning rate (default: the model's, else 0.1)")
     r.add_argument("--loss", choices=("mse", "half_mse", "bce", "cross_entropy"),
                    help="loss (default: the model's training loss, else from its output layer)")
@@ -244,43 +288,104 @@ def _check_data_path(path):
 
 
 def _load_data(dataset, path, target):
-    """X, y (n, 1), feature names, target name, source description."""
+    """X, y (n, 1), feature names, target name, source description, and the
+    text class labels y indexes (None for a numeric target)."""
     from . import datasets
     try:
         if path is not None:
             _check_data_path(path)
-            data, names = datasets.load_table(path)
-            X, y, features, target_name = datasets.split_target(data, names, target, path)
-            return X, y, features, target_name, {"data": os.path.abspath(path), "target": target_name}
+            X, y, features, target_name, classes = datasets.load_labelled(path, target)
+            return X, y, features, target_name, {"data": os.path.abspath(path), "target": target_name}, classes
         if target is not None:
             raise CLIError("--target applies to --data files only.")
         name = dataset or "xor"
         X, y = datasets.get(name)
-        return X, y, [f"x{i + 1}" for i in range(X.shape[1])], "y", {"dataset": name}
+        return X, y, [f"x{i + 1}" for i in range(X.shape[1])], "y", {"dataset": name}, None
     except (ValueError, TypeError, OSError) as exc:
         raise CLIError(str(exc)) from None
 
 
-def _infer_task(y, output, name="the target"):
+def _infer_task(y, output, name="the target", classes=None):
     """(task, n_outputs, output activation) from the target column and --output."""
     from .tasks import infer_task
     try:
-        return infer_task(y, output, name)
+        return infer_task(y, output, name, classes=classes)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
 
 
 def _metrics(model, X, y, task):
-    pred = np.asarray(model.predict(X), dtype=np.float64)
-    if task == "binary":
-        correct = int(np.sum((pred[:, 0] > 0.5) == (y[:, 0] > 0.5)))
-        return {"accuracy": correct / len(y), "correct": correct}
-    if task == "multiclass":
-        correct = int(np.sum(pred.argmax(axis=1) == y[:, 0].astype(np.int64)))
-        return {"accuracy": correct / len(y), "correct": correct}
-    ss_res = float(np.sum((pred - y) ** 2))
-    ss_tot = float(np.sum((y - y.mean(axis=0)) ** 2))
-    return {"r2": (1.0 - ss_res / ss_tot) if ss_tot > 0 else None}
+    """The summary's scores of the model on X, y: accuracy and the number
+    correct for classifiers, R^2 (None for a constant target) for regressors."""
+    from .tasks import evaluate
+    scores = evaluate(task, model.predict(X), y)
+    if task == "regression":
+        return {"r2": scores["r2"]}
+    return {"accuracy": scores["accuracy"], "correct": scores["correct"]}
+
+
+def _onehot(y, n_out, what):
+    """Class indices (n, 1) as one-hot rows (n, n_out), refusing anything else."""
+    labels = y[:, 0]
+    bad = (labels != np.round(labels)) | (labels < 0) | (labels >= n_out)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise CLIError(f"{what} has the value {labels[i]:g} in row {i + 2}; the model's classes are 0..{n_out - 1}.")
+    return np.eye(n_out)[labels.astype(np.int64)]
+
+
+def _schedule(name, has_validation):
+    """The --lr-schedule object: the library's defaults, except that plateau
+    watches the training loss when there is no validation data and halves
+    the rate after 5 epochs (so it acts before a typical --early-stopping)."""
+    import fastmlp as fm
+    if name == "plateau":
+        return fm.ReduceLROnPlateau(monitor="val_loss" if has_validation else "loss", factor=0.5, patience=5)
+    return name
+
+
+def _rows_matching(path, feature_names, target_name, classes, flag):
+    """X and y of a labelled file whose columns are matched by name to the
+    training columns (validation data): text labels are mapped to `classes`."""
+    from . import datasets
+    try:
+        _check_data_path(path)
+        data, names, file_classes = datasets.read_table(path, text_column=target_name)
+    except (ValueError, OSError) as exc:
+        raise CLIError(f"{flag}: {exc}") from None
+    missing = [c for c in list(feature_names) + [target_name] if c not in names]
+    if missing:
+        plural = "s" if len(missing) > 1 else ""
+        raise CLIError(f"{flag} {path} has no column{plural} {', '.join(map(repr, missing))}; training used the "
+                       f"columns {', '.join(feature_names)} and the target {target_name!r} (the file has "
+                       f"{', '.join(names)}).")
+    X = data[:, [names.index(c) for c in feature_names]]
+    column = data[:, names.index(target_name)]
+    y = _class_indices(path, target_name, column, file_classes, classes)[:, None]
+    return X, y
+
+
+def _class_indices(path, target_name, column, file_classes, classes):
+    """A target column as indices into the model's `classes` (as read: text
+    labels come as indices into the file's own sorted `file_classes`)."""
+    if classes is None:
+        if file_classes is not None:
+            raise CLIError(f"{path}: the target column {target_name!r} holds text labels "
+                           f"({', '.join(map(str, file_classes[:4]))}...), but the model was trained on a "
+                           "numeric target.")
+        return column
+    labels = np.asarray(file_classes, dtype=object)[column.astype(np.int64)] if file_classes is not None \
+        else column
+    position = {label: i for i, label in enumerate(classes)}
+    text = all(isinstance(c, str) for c in classes)
+    out = np.empty(len(labels))
+    for i, label in enumerate(labels.tolist()):
+        if label not in position:         # 10.0 finds the class 10: equal numbers hash alike
+            shown = label if text or isinstance(label, str) else f"{label:g}"
+            raise CLIError(f"{path}: the target column {target_name!r} holds the label {shown!r} (row {i + 2}), "
+                           f"which is not one of the model's classes ({', '.join(map(str, classes))}).")
+        out[i] = position[label]
+    return out
 
 
 def _plot_formats():
@@ -339,11 +444,18 @@ def _train(args, out):
     from . import io as fio
     from .tasks import default_loss
 
-    X, y, feature_names, target_name, source = _load_data(args.dataset, args.data, args.target)
+    X, y, feature_names, target_name, source, classes = _load_data(args.dataset, args.data, args.target)
     preset = PRESETS["file" if args.data else (args.dataset or "xor")]
     task, n_out, output = _infer_task(y, args.output,
-                                      f"the target {target_name!r}" if args.data else "the target")
+                                      f"the target {target_name!r}" if args.data else "the target", classes)
     n, d = X.shape
+    if args.validation_data and not args.data:
+        raise CLIError("--validation-data goes with --data FILE (the columns are matched by name).")
+    has_validation = bool(args.validation) or bool(args.validation_data)
+    if args.early_stopping is not None and not has_validation:
+        raise CLIError(f"--early-stopping {args.early_stopping} watches the validation loss: add --validation 0.2 "
+                       "or --validation-data FILE.")
+    standardize = bool(args.data) if args.standardize is None else args.standardize
 
     if args.layers:
         sizes = _int_list(args.layers, "--layers")
@@ -380,14 +492,29 @@ def _train(args, out):
         print_every = args.print_every or max(1, (epochs or 1) // 10)
     try:
         model = fm.MLP(sizes, activation=args.activation, output=output, dtype=args.dtype, seed=args.seed)
+        if classes is not None:
+            model.classes = classes
         trainer = fm.Trainer(model, loss=loss, lr=lr, batch_size=batch, epochs=epochs, seed=args.seed,
                              target_loss=args.target_loss, optimizer=optimizer, momentum=args.momentum,
-                             print_every=print_every, progress=tty)
+                             print_every=print_every, progress=tty, validation_split=args.validation,
+                             early_stopping=args.early_stopping,
+                             lr_schedule=_schedule(args.lr_schedule, has_validation), standardize=standardize)
         Xc = model.check_input(X, "the data")
         # Class labels become one-hot rows here, so every loss (not only
         # cross_entropy, which also takes indices) can train on them.
         yt = np.eye(n_out)[y[:, 0].astype(np.int64)] if task == "multiclass" else y
         Yc = model.check_target(yt, n, loss=trainer.loss.name, name="the target")
+        validation_data = None
+        if args.validation_data:
+            Xv, yv = _rows_matching(args.validation_data, feature_names, target_name, classes,
+                                    "--validation-data")
+            Xv = model.check_input(Xv, f"--validation-data {args.validation_data}")
+            yvt = _onehot(yv, n_out, f"the target of --validation-data {args.validation_data}") \
+                if task == "multiclass" else yv
+            validation_data = (Xv, model.check_target(yvt, Xv.shape[0], loss=trainer.loss.name,
+                                                      name=f"the target of --validation-data "
+                                                           f"{args.validation_data}"))
+        train_rows, val_rows = trainer.split(Xc, Yc) if trainer.validation_split else (np.arange(n), None)
     except (ValueError, TypeError) as exc:
         raise CLIError(str(exc)) from None
     except MemoryError:
@@ -412,13 +539,28 @@ def _train(args, out):
             "regression": "regression"}[task]
     layer_text = " -> ".join(repr(l) for l in model.layers)
     opt_text = optimizer + (f" (momentum {args.momentum:g})" if optimizer == "sgd" and args.momentum else "")
+    n_train = len(train_rows)
+    n_val = len(val_rows) if val_rows is not None else (
+        validation_data[0].shape[0] if validation_data is not None else 0)
     if interactive:
         plural = "s" if d > 1 else ""
         print(f"data      {what}: {n} samples, {d} feature{plural} ({', '.join(feature_names)}) -> {kind}",
               file=out)
-        print(f"model     {layer_text}  ({model.n_params} parameters, {args.dtype})", file=out)
+        if classes is not None:
+            print(f"classes   {', '.join(map(str, classes))} (target {target_name!r})", file=out)
+        if val_rows is not None:
+            print(f"          {n_train} for training, {n_val} held out for validation (seed {args.seed})", file=out)
+        elif validation_data is not None:
+            print(f"          validation: {args.validation_data}, {n_val} samples", file=out)
+        print(f"model     {'standardize -> ' if standardize else ''}{layer_text}  ({model.n_params} parameters, "
+              f"{args.dtype})", file=out)
+        extras = []
+        if args.early_stopping is not None:
+            extras.append(f"early stopping after {args.early_stopping} epochs without a lower validation loss")
+        if args.lr_schedule and args.lr_schedule != "constant":
+            extras.append(f"{args.lr_schedule} schedule")
         print(f"training  loss {trainer.loss.name}, {opt_text}, lr {lr:g}, batch {batch}, "
-              f"{epochs} epochs, seed {args.seed}", file=out, flush=True)
+              f"{epochs} epochs, seed {args.seed}" + "".join(f", {e}" for e in extras), file=out, flush=True)
 
     # Compile (or load from numba's cache) the engine for this dtype with one
     # epoch on a throwaway copy, so the time reported is training time.
@@ -432,8 +574,10 @@ def _train(args, out):
         notice.daemon = True
         notice.start()
     try:
+        # With validation, the inference kernels it runs are loaded too.
         fm.Trainer(model.copy(), loss=trainer.loss.name, lr=lr, batch_size=warm, epochs=1,
-                   optimizer=optimizer).fit(Xc[:warm], Yc[:warm])
+                   optimizer=optimizer).fit(Xc[:warm], Yc[:warm], validation_data=(
+                       Xc[:warm], Yc[:warm]) if has_validation else None)
     except fm.TrainingDiverged:
         pass                                  # the real run reports it
     finally:
@@ -443,7 +587,7 @@ def _train(args, out):
 
     interrupted = diverged = None
     try:
-        history = trainer.fit(Xc, Yc)
+        history = trainer.fit(Xc, Yc, validation_data=validation_data)
     except KeyboardInterrupt:
         history = trainer.history
         interrupted = True
@@ -458,19 +602,33 @@ def _train(args, out):
     saved = None
     metadata = {"feature_names": list(feature_names), "target_name": target_name, "task": task,
                 "classes": n_out if task == "multiclass" else None, "source": source}
-    if args.save and not diverged:
+    if args.validation_data:
+        metadata["validation_data"] = os.path.abspath(args.validation_data)
+    # Early stopping put the best epoch's weights back: worth saving even after a divergence.
+    restored = history.best_epoch if trainer.early_stopping is not None else None
+    if args.save and (not diverged or restored):
         try:
             fio.save(model, args.save, trainer=trainer, history=history, metadata=metadata)
         except OSError as exc:
             raise CLIError(f"cannot save the model to {args.save}: {exc.strerror or exc}") from None
         saved = args.save
-    metrics = _metrics(model, Xc, y, task)
+    # Scores of the final model (the best epoch's, when early stopping restored it).
+    metrics = _metrics(model, Xc[train_rows], y[train_rows], task)
+    val_metrics = None
+    if has_validation and history.epochs:
+        if val_rows is not None:
+            Xv, yv, Yv = Xc[val_rows], y[val_rows], Yc[val_rows]
+        else:
+            Xv, Yv = validation_data
+            yv = Yv.argmax(axis=1)[:, None] if task == "multiclass" else Yv
+        val_metrics = _metrics(model, Xv, yv, task)
+        val_metrics["loss"] = trainer.loss.forward(model.predict(Xv), Yv)
     plotted = None
     if args.plot and not diverged and not interrupted:
         from .plot import save_plot
         try:
             save_plot(plot_path, model, Xc, y, history, feature_names=feature_names, task=task,
-                      loss_name=trainer.loss.name)
+                      loss_name=trainer.loss.name, classes=classes)
         except OSError as exc:
             raise CLIError(f"cannot write the plot to {plot_path}: {exc.strerror or exc}") from None
         plotted = plot_path
@@ -485,18 +643,32 @@ def _train(args, out):
             "steps_per_second": _num(history.steps_per_second), "compile_seconds": compile_seconds,
             "stop_reason": history.stop_reason,
             "final_loss": _num(history.final_loss), "saved": saved, "plot": plotted,
+            "standardize": standardize, "classes": classes, "n_train": n_train, "n_validation": n_val,
+            "validation": args.validation, "validation_data": args.validation_data,
+            "early_stopping": args.early_stopping, "lr_schedule": args.lr_schedule or "constant",
+            "best_epoch": history.best_epoch, "restored_epoch": restored,
         }
         summary.update({k: _num(v) if isinstance(v, float) else v for k, v in metrics.items()})
+        if val_metrics is not None:
+            summary.update({f"val_{k}": _num(v) if isinstance(v, float) else v for k, v in val_metrics.items()})
         print(json.dumps(summary), file=out)
     else:
         print(f"result    final loss {history.final_loss:.6g} after {history.epochs} epochs "
               f"({history.stop_reason})", file=out)
-        if "accuracy" in metrics:
-            print(f"          accuracy {100 * metrics['accuracy']:.2f}% ({metrics['correct']} of {n})", file=out)
-        else:
-            r2 = metrics["r2"]
-            print(f"          R^2 {r2:.6g}" if r2 is not None else "          R^2 undefined (constant target)",
-                  file=out)
+        if restored:
+            print(f"          best epoch {restored} by validation loss: the model keeps its weights", file=out)
+        label = "training   " if val_metrics is not None else ""
+        for name, scores, count in ((label, metrics, n_train), ("validation ", val_metrics, n_val)):
+            if scores is None:
+                continue
+            tail = f", loss {scores['loss']:.6g}" if "loss" in scores else ""
+            if "accuracy" in scores:
+                print(f"          {name}accuracy {100 * scores['accuracy']:.2f}% ({scores['correct']} of "
+                      f"{count}){tail}", file=out)
+            else:
+                r2 = scores["r2"]
+                text = f"R^2 {r2:.6g}" if r2 is not None else "R^2 undefined (constant target)"
+                print(f"          {name}{text}{tail}", file=out)
         print(f"time      {history.seconds:.3g} s, {history.steps} steps, "
               f"{_fmt_rate(history.steps_per_second)} steps/s (plus {compile_seconds:.2g} s to compile or "
               f"load the kernels)", file=out)
@@ -506,12 +678,15 @@ def _train(args, out):
             print(f"plot      {plotted}", file=out)
     out.flush()
     if interrupted:
-        note = f"; saved the weights of epoch {history.epochs} to {saved}" if saved else \
+        kept = f"{restored} (the best)" if restored else f"{history.epochs}"
+        note = f"; saved the weights of epoch {kept} to {saved}" if saved else \
             " (use --save to keep the weights)"
         print(f"fastmlp: interrupted after epoch {history.epochs}{note}.", file=sys.stderr)
         return EXIT_INTERRUPTED
     if diverged:
-        raise Failure(diverged + (" The model was not saved." if args.save else ""))
+        note = f" The weights of epoch {restored} (the best) were saved to {saved}." if saved else \
+            " The model was not saved." if args.save else ""
+        raise Failure(diverged + note)
     return EXIT_OK
 
 
@@ -525,7 +700,7 @@ def _read_model(path):
         raise CLIError(str(exc)) from None
 
 
-def _inputs_for(mf, dataset, path, target):
+def _inputs_for(mf, dataset, path, target, need_y=False):
     """X (n, d) for a saved model from --dataset or --data, and y when known.
 
     A CSV's columns are matched by name when the model knows real feature
@@ -533,10 +708,16 @@ def _inputs_for(mf, dataset, path, target):
     must be in the file. Columns are taken by position when the model's names
     are the generic x1, x2, ... (built-in datasets, .npy/.npz data, models
     saved from Python) and the file does not have them all, or when the file
-    has no header (.npy/.npz)."""
+    has no header (.npy/.npz).
+
+    The target column (--target, else the model's training target) may hold
+    text labels; with need_y they are turned into indices of the model's
+    classes (a label the model does not know is an error), else the column
+    is only skipped."""
     from . import datasets
     model, meta = mf.model, mf.metadata
     d = model.n_features_in
+    tname = meta.get("target_name")
     try:
         if dataset:
             X, y = datasets.get(dataset)
@@ -544,14 +725,34 @@ def _inputs_for(mf, dataset, path, target):
                 raise CLIError(f"the model expects {d} features, but the {dataset} dataset has {X.shape[1]}.")
             return X, y
         _check_data_path(path)
-        data, names = datasets.load_table(path)
+        text_column = target if target is not None else tname
+        data, names, file_classes = datasets.read_table(path, text_column=text_column)
     except (ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
+    X, y, y_name = _match_columns(mf, path, data, names, target)
+    if y is not None and (model.classes is not None or file_classes is not None):
+        text_idx = datasets.find_column(text_column, names) if file_classes is not None else None
+        column_classes = file_classes if text_idx is not None and y_name == names[text_idx] else None
+        try:
+            y = _class_indices(path, y_name, y[:, 0], column_classes, model.classes)[:, None]
+        except CLIError:
+            if need_y:
+                raise
+            y = None      # predict and plot do without the labels
+    return X, y
+
+
+def _match_columns(mf, path, data, names, target):
+    """(X, y or None, the name of y's column) by name or by position (see _inputs_for)."""
+    from . import datasets
+    model, meta = mf.model, mf.metadata
+    d = model.n_features_in
     want = list(meta.get("feature_names") or [])
     y = None
+    y_name = target
     if target is not None:
         try:
-            data, y, names, _ = datasets.split_target(data, names, target, path)
+            data, y, names, y_name = datasets.split_target(data, names, target, path)
         except ValueError as exc:
             raise CLIError(str(exc)) from None
     generic = want in ([], [f"x{i + 1}" for i in range(d)])
@@ -568,12 +769,12 @@ def _inputs_for(mf, dataset, path, target):
                            "expected each of the model's feature names once.")
         tname = meta.get("target_name")
         if y is None and tname in names and tname not in want:
-            y = data[:, names.index(tname)][:, None]
-        return data[:, [names.index(w) for w in want]], y
+            y, y_name = data[:, names.index(tname)][:, None], tname
+        return data[:, [names.index(w) for w in want]], y, y_name
     if data.shape[1] == d:
-        return data, y
+        return data, y, y_name
     if data.shape[1] == d + 1 and target is None:
-        return data[:, :d], data[:, d:]
+        return data[:, :d], data[:, d:], names[d]
     expect = f" ({', '.join(want)})" if want else ""
     raise CLIError(f"{path} has {data.shape[1]} columns, but the model expects {d} features{expect}"
                    + ("" if target else " (plus optionally the target as the last column)") + ".")
@@ -587,16 +788,20 @@ def _predict(args, out):
         pred = model.predict(X)
     except (ValueError, TypeError) as exc:
         raise CLIError(str(exc)) from None
-    task = mf.metadata.get("task")
-    if task is None:
-        from .plot import _task
-        task = _task(model, None)
-    if task == "binary":
-        header = ["label", "probability"]
-        rows = [[str(int(p[0] > 0.5)), str(p[0])] for p in pred]
-    elif task == "multiclass":
-        header = ["label"] + [f"prob_{j}" for j in range(pred.shape[1])]
-        rows = [[str(int(np.argmax(p)))] + [str(v) for v in p] for p in pred]
+    task = _task_of(mf)
+    classes = model.classes
+    if task in ("binary", "multiclass"):
+        from .tasks import predicted_labels
+        indices = predicted_labels(task, pred)
+        names = [str(c) for c in classes] if classes is not None else [str(j) for j in range(max(2, pred.shape[1]))]
+        labels = [names[i] for i in indices]
+        if task == "binary":
+            # P(positive class): named after it when the classes have names.
+            header = ["label", "probability" if classes is None else f"prob_{names[1]}"]
+            rows = [[label, str(p[0])] for label, p in zip(labels, pred)]
+        else:
+            header = ["label"] + [f"prob_{name}" for name in names]
+            rows = [[label] + [str(v) for v in p] for label, p in zip(labels, pred)]
     else:
         tname = mf.metadata.get("target_name") or "prediction"
         header = [tname] if pred.shape[1] == 1 else [f"{tname}_{j + 1}" for j in range(pred.shape[1])]
@@ -615,6 +820,12 @@ def _predict(args, out):
         w.writerow(header)
         w.writerows(rows)
     return EXIT_OK
+
+
+def _task_of(mf):
+    """The task of a saved model: as recorded at training, else from its output layer."""
+    from .tasks import model_task
+    return mf.metadata.get("task") or model_task(mf.model)
 
 
 def _plot(args, out):
@@ -641,12 +852,65 @@ def _plot(args, out):
     loss_name = (mf.trainer or {}).get("loss")
     try:
         save_plot(path, model, X, y, mf.history, feature_names=mf.metadata.get("feature_names"),
-                  task=mf.metadata.get("task"), loss_name=loss_name, title=args.title)
+                  task=mf.metadata.get("task"), loss_name=loss_name, title=args.title, classes=model.classes)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     except OSError as exc:
         raise CLIError(f"cannot write {path}: {exc.strerror or exc}") from None
     print(f"wrote {path}", file=out)
+    return EXIT_OK
+
+
+def _evaluate(args, out):
+    from .tasks import evaluate
+    mf = _read_model(args.model)
+    model = mf.model
+    X, y = _inputs_for(mf, args.dataset, args.data, args.target, need_y=True)
+    if y is None:
+        tname = mf.metadata.get("target_name")
+        known = f"the model's target column {tname!r}" if tname else "a target column"
+        raise CLIError(f"{args.data} has no target to score against: it needs {known}, or give --target COLUMN.")
+    task = _task_of(mf)
+    if task in ("binary", "multiclass"):
+        k = model.n_classes or 2
+        bad = (y[:, 0] != np.round(y[:, 0])) | (y[:, 0] < 0) | (y[:, 0] >= k)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise CLIError(f"{args.data or args.dataset}: the target has the value {y[i, 0]:g} (row {i + 2}), "
+                           f"but the model's classes are 0..{k - 1}.")
+    try:
+        pred = model.predict(X)
+        scores = evaluate(task, pred, y)
+    except (ValueError, TypeError) as exc:
+        raise CLIError(str(exc)) from None
+    n = X.shape[0]
+    what = args.data or args.dataset
+    names = [str(c) for c in model.classes] if model.classes is not None else None
+    if args.json:
+        summary = {"command": "evaluate", "model": args.model, "data": what, "n_samples": n, "task": task,
+                   **{k: _num(v) if isinstance(v, float) else v for k, v in scores.items()}}
+        if names is not None:
+            summary["classes"] = model.classes
+        print(json.dumps(summary), file=out)
+        return EXIT_OK
+    kind = {"binary": "binary classification", "multiclass": f"{model.n_outputs}-class classification",
+            "regression": "regression"}[task]
+    print(f"data      {what}: {n} samples -> {kind}", file=out)
+    if task == "regression":
+        r2 = scores["r2"]
+        print(f"R^2       {r2:.6g}" if r2 is not None else "R^2       undefined (constant target)", file=out)
+        print(f"MAE       {scores['mae']:.6g}", file=out)
+        print(f"RMSE      {scores['rmse']:.6g}", file=out)
+        return EXIT_OK
+    print(f"accuracy  {100 * scores['accuracy']:.2f}% ({scores['correct']} of {n})", file=out)
+    print(f"log-loss  {scores['log_loss']:.6g}", file=out)
+    matrix = scores["confusion_matrix"]
+    names = names or [str(j) for j in range(len(matrix))]
+    width = max(max(len(nm) for nm in names), max(len(str(v)) for row in matrix for v in row), 5)
+    print("confusion matrix (rows: true class, columns: predicted class)", file=out)
+    print("  " + " " * width + "".join(f"  {nm:>{width}}" for nm in names), file=out)
+    for nm, row in zip(names, matrix):
+        print(f"  {nm:<{width}}" + "".join(f"  {v:>{width}}" for v in row), file=out)
     return EXIT_OK
 
 
@@ -723,7 +987,9 @@ def _trace(args, out):
         lr = args.lr if args.lr is not None else trainer_cfg.get("lr", 0.1)
         loss = args.loss or trainer_cfg.get("loss")
     xs = _float_list(x, "--x")
-    ys = _float_list(y, "--y")
+    labels = [str(c) for c in model.classes] if model.classes is not None else []
+    # A classifier with named classes takes its target by name too: --y setosa.
+    ys = [float(labels.index(y.strip()))] if y.strip() in labels else _float_list(y, "--y")
     if len(xs) != model.n_features_in:
         raise CLIError(f"--x has {len(xs)} values, but the model has {model.n_features_in} inputs.")
     try:
@@ -769,8 +1035,8 @@ def main(argv=None):
             if args.command is None:
                 _build_parser().print_help(out)
                 return EXIT_OK
-            handler = {"train": _train, "predict": _predict, "plot": _plot, "formula": _formula,
-                       "trace": _trace, "export": _export}[args.command]
+            handler = {"train": _train, "evaluate": _evaluate, "predict": _predict, "plot": _plot,
+                       "formula": _formula, "trace": _trace, "export": _export}[args.command]
             return handler(args, out)
         except CLIError as exc:
             print(f"fastmlp: error: {_one_line(exc)}", file=sys.stderr)

@@ -112,6 +112,10 @@ def formula(model, names=None, precision=4, output_names=None):
     The input names are kept (as identifiers); an output or logit name that
     would clash with them gets a "_" appended (inputs z1, z2 -> logits z1_, z2_).
 
+    A model with a standardizer is written over its raw inputs, in the units
+    of the data columns: the standardisation is folded into the first layer's
+    weights and biases (``Standardizer.fold_into``).
+
     A softmax output is written as one logit per class (z1 = ..., z2 = ...)
     followed by ``y1 = exp(z1) / (exp(z1) + exp(z2) + ...)``. The text is
     valid Python given the functions in ``FUNCTIONS`` (relu, sigmoid, tanh,
@@ -120,6 +124,8 @@ def formula(model, names=None, precision=4, output_names=None):
     """
     if precision is not None:
         precision = check_int(precision, "precision", low=1)
+    if model.standardizer is not None:
+        model = model.standardizer.fold_into(model)
     names = identifiers(names, model.n_features_in)
     if len(names) != model.n_features_in:
         raise ValueError(f"names has {len(names)} entries, but the model has {model.n_features_in} inputs.")
@@ -236,7 +242,9 @@ class Trace:
     Attributes
     ----------
     loss, lr : the loss name and learning rate
-    x, target : the inputs (n, d) and targets (n, k), float64
+    x, target : the inputs (n, d) the network sees and the targets (n, k), float64
+    x_raw, standardize : the inputs as given and the model's standardizer
+        ({"mean": [...], "scale": [...]}), or None without one (x_raw is x then)
     names : names of the values: names[0] the inputs, names[i + 1] the
         outputs of layer i (x1, x2 -> h1, h2 -> y as in the tutorials)
     layers : per layer a dict with "layer" (its repr), "input", "output",
@@ -265,7 +273,7 @@ class Trace:
             if isinstance(v, np.generic):
                 return v.item()
             return v
-        keys = ("loss", "lr", "x", "target", "names", "layers", "prediction", "loss_value",
+        keys = ("loss", "lr", "x", "x_raw", "standardize", "target", "names", "layers", "prediction", "loss_value",
                 "grad_prediction", "prediction_after", "loss_after", "weights")
         return {k: conv(getattr(self, k)) for k in keys}
 
@@ -297,6 +305,11 @@ def trace(model, x, y, loss=None, lr=0.1, names=None):
     lr = check_float(lr, "lr", low=0)
     work = model.copy()
     X = work.check_input(_as_rows(x), "x")
+    # A standardizer is the model's first step: x in raw units, the network sees (x - mean) / scale.
+    standardizer, work.standardizer = work.standardizer, None
+    x_raw = X.astype(np.float64)
+    if standardizer is not None:
+        X = standardizer.transform(X, work.dtype)
     target_in = np.asarray(y)
     if lossobj.name == "cross_entropy" and work.n_outputs > 1 and target_in.ndim <= 1 \
             and target_in.size == X.shape[0]:
@@ -354,7 +367,8 @@ def trace(model, x, y, loss=None, lr=0.1, names=None):
     prediction_after = work.predict(X)
     loss_after = lossobj.forward(prediction_after, T)
     input_names = identifiers(names, model.n_features_in)
-    return Trace(loss=lossobj.name, lr=lr, x=X.astype(np.float64), target=T.astype(np.float64),
+    return Trace(loss=lossobj.name, lr=lr, x=X.astype(np.float64), x_raw=x_raw,
+                 standardize=None if standardizer is None else standardizer.config(), target=T.astype(np.float64),
                  names=_value_names(model, input_names), layers=records, prediction=prediction,
                  loss_value=loss_value, grad_prediction=grad_prediction, prediction_after=prediction_after,
                  loss_after=loss_after, weights=weights)
@@ -406,7 +420,17 @@ def _render(t, precision):
 
     lines.append("Forward pass")
     xin = t.names[0]
-    if scalar and len(xin) <= DETAIL_WIDTH:
+    if t.standardize is not None:
+        lines.append("  standardize (the model's first step, learned from its training data): "
+                     "x = (raw x - mean) / scale")
+        mean, scale = t.standardize["mean"], t.standardize["scale"]
+        if scalar and len(xin) <= DETAIL_WIDTH:
+            lines += [f"  {nm} = ({f(r)} - {p(m)}) / {f(sc)} = {f(v)}"
+                      for nm, r, m, sc, v in zip(xin, t.x_raw[0], mean, scale, t.x[0])]
+        else:
+            lines.append(f"  raw x = {row(t.x_raw)}")
+            lines.append(f"  x = {row(t.x)}")
+    elif scalar and len(xin) <= DETAIL_WIDTH:
         lines += [f"  {nm} = {f(v)}" for nm, v in zip(xin, t.x[0])]
     else:
         lines.append(f"  x = {row(t.x)}")

@@ -10,6 +10,14 @@ A model file holds exactly two arrays:
 ``params``
     The model's flat parameter buffer (float32 or float64, little-endian).
 
+Format version 2 adds two header fields: ``standardize`` (the model's input
+standardizer, ``{"mean": [...], "scale": [...]}``) and ``classes`` (the labels
+of a classifier's classes, e.g. ``["setosa", "versicolor", "virginica"]``),
+each null when absent. A model with neither is written in version 1, which
+older fastmlp versions read too; one with either is written in version 2, so
+an older fastmlp refuses it instead of predicting from unscaled inputs.
+Version 1 files load as they always did.
+
 Loading reads the archive with ``allow_pickle=False`` (no code from the file
 is ever run), then validates everything before a model is built: the names
 and kinds of the arrays, the JSON, the format version, each layer's settings,
@@ -36,9 +44,14 @@ from typing import NamedTuple
 import numpy as np
 
 FORMAT = "fastmlp-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 ARRAYS = ("header", "params")
-STOP_REASONS = ("completed", "target_loss", "diverged", "interrupted")
+STOP_REASONS = ("completed", "target_loss", "early_stopping", "diverged", "interrupted")
+HEADER_FIELDS = {1: {"format", "format_version", "fastmlp_version", "dtype", "n_params", "layers", "trainer",
+                     "history", "metadata", "sha256"}}
+HEADER_FIELDS[2] = HEADER_FIELDS[1] | {"standardize", "classes"}
+# Per-epoch lists a history may hold besides the loss (absent from files of earlier fastmlp versions).
+HISTORY_SERIES = ("val_loss", "train_metric", "val_metric", "lr")
 
 
 class ModelFileError(ValueError):
@@ -81,6 +94,9 @@ def _history_dict(history):
     d = history.as_dict() if hasattr(history, "as_dict") else dict(history)
     # A loss that overflowed to inf/NaN is stored as null (JSON has no NaN).
     d["loss"] = [float(v) if math.isfinite(v) else None for v in d["loss"]]
+    for key in HISTORY_SERIES:
+        if d.get(key) is not None:
+            d[key] = [None if v is None or not math.isfinite(v) else float(v) for v in d[key]]
     if not math.isfinite(d.get("seconds", 0.0)):
         d["seconds"] = 0.0
     return d
@@ -116,9 +132,12 @@ def save(model, path, trainer=None, history=None, metadata=None):
         raise TypeError(f"metadata must be a dict; got {type(metadata).__name__}.")
 
     params = np.ascontiguousarray(model.params, dtype=np.dtype(model.dtype).newbyteorder("<"))
+    extras = {"standardize": None if model.standardizer is None else model.standardizer.config(),
+              "classes": model.classes}
+    version = 2 if any(v is not None for v in extras.values()) else 1
     header = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": version,
         "fastmlp_version": __version__,
         "dtype": np.dtype(model.dtype).name,
         "n_params": int(params.size),
@@ -127,6 +146,8 @@ def save(model, path, trainer=None, history=None, metadata=None):
         "history": _jsonable(_history_dict(history), "history"),
         "metadata": _jsonable(metadata or {}, "metadata"),
     }
+    if version >= 2:
+        header.update(_jsonable(extras, "standardize and classes"))
     header["sha256"] = _digest(header, params)
     header_bytes = np.frombuffer(json.dumps(header, allow_nan=False).encode("utf-8"), dtype=np.uint8)
 
@@ -214,7 +235,19 @@ def _check_layer(path, i, cfg):
     return layer_from_config(cfg)
 
 
+def _check_series(path, h, key, epochs):
+    values = h.get(key)
+    if values is None:
+        return None
+    if not isinstance(values, list) or not all(v is None or _is_num(v) for v in values):
+        _fail(path, f"the history's {key} must be a list of numbers or null.")
+    if len(values) != epochs:
+        _fail(path, f"the history says {epochs} epochs but holds {len(values)} values of {key}.")
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+
+
 def _check_history(path, h):
+    from .callbacks import MONITORS
     from .trainer import History
     if h is None:
         return None
@@ -234,8 +267,20 @@ def _check_history(path, h):
         _fail(path, f"the history's seconds must be a non-negative number; got {h['seconds']!r}.")
     if h["stop_reason"] not in STOP_REASONS:
         _fail(path, f"the history has an unknown stop_reason {h['stop_reason']!r}.")
+    # Fields of later histories: absent (None) in older files.
+    series = {key: _check_series(path, h, key, len(loss)) for key in HISTORY_SERIES}
+    metric = h.get("metric")
+    if metric not in (None, "accuracy", "r2"):
+        _fail(path, f"the history's metric must be 'accuracy', 'r2' or null; got {metric!r}.")
+    best = h.get("best_epoch")
+    if best is not None and (not _is_int(best) or not 1 <= best <= len(loss)):
+        _fail(path, f"the history's best_epoch must be an epoch from 1 to {len(loss)} or null; got {best!r}.")
+    monitor = h.get("monitor")
+    if monitor is not None and monitor not in MONITORS:
+        _fail(path, f"the history's monitor must be one of {', '.join(MONITORS)} or null; got {monitor!r}.")
     values = np.array([np.nan if v is None else float(v) for v in loss], dtype=np.float64)
-    return History(values, h["steps"], h["seconds"], h["stop_reason"])
+    return History(values, h["steps"], h["seconds"], h["stop_reason"], metric=metric, best_epoch=best,
+                   monitor=monitor, **series)
 
 
 def read(path):
@@ -272,8 +317,7 @@ def read(path):
         writer = header.get("fastmlp_version", "a newer version")
         _fail(path, f"was written by fastmlp {writer} in model format version {version}; this fastmlp "
                     f"({__version__}) reads up to version {FORMAT_VERSION}. Upgrade fastmlp to load it.")
-    expected = {"format", "format_version", "fastmlp_version", "dtype", "n_params", "layers", "trainer",
-                "history", "metadata", "sha256"}
+    expected = HEADER_FIELDS[version]
     if set(header) != expected:
         missing, extra = sorted(expected - set(header)), sorted(set(header) - expected)
         _fail(path, f"the header's fields do not match format version {version} "
@@ -326,6 +370,17 @@ def read(path):
     if names is not None and (not isinstance(names, list) or len(names) != model.n_features_in
                               or not all(isinstance(n, str) for n in names)):
         _fail(path, f"metadata.feature_names must list {model.n_features_in} names; got {names!r}.")
+    if header.get("standardize") is not None:
+        from .preprocessing import Standardizer
+        try:
+            model.standardizer = Standardizer.from_config(header["standardize"])
+        except (ValueError, TypeError) as exc:
+            _fail(path, f"the header's standardize is not valid: {exc}")
+    if header.get("classes") is not None:
+        try:
+            model.classes = header["classes"]
+        except (ValueError, TypeError) as exc:
+            _fail(path, f"the header's classes are not valid: {exc}")
     return ModelFile(model, trainer, history, metadata, header)
 
 

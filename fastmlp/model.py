@@ -5,6 +5,11 @@ array) and all gradients in ``model.grads``; every layer's ``weight``,
 ``bias``, ``grad_weight`` and ``grad_bias`` is a view into them. The int64
 ``model.layout`` table tells the compiled kernels where each layer's
 parameters are, so one compiled engine serves models of any depth.
+
+Two optional parts map raw data to and from the network: ``standardizer``
+(a ``fastmlp.preprocessing.Standardizer`` applied to the inputs by predict,
+forward and loss_and_gradient) and ``classes`` (the labels of a classifier's
+classes, which ``predict_labels`` returns). Both are saved with the model.
 """
 
 import warnings
@@ -23,7 +28,7 @@ PREDICT_BLOCK = 512
 
 
 class Model:
-    """A feed-forward network.
+    """A feed-forward network, with an optional input standardizer and class labels.
 
     Parameters
     ----------
@@ -44,7 +49,14 @@ class Model:
     ...                  dtype=np.float32, seed=0)
     >>> model.predict(np.zeros((3, 2))).shape
     (3, 1)
+    >>> model.classes = ["no", "yes"]
+    >>> model.predict_labels(np.zeros((2, 2))).tolist()
+    ['yes', 'yes']
     """
+
+    # Class-level defaults: models pickled before these existed load without them.
+    _standardizer = None
+    _classes = None
 
     def __init__(self, layers, dtype=np.float64, seed=None, init="xavier"):
         self.dtype = check_dtype(dtype)
@@ -130,6 +142,57 @@ class Model:
         """Kind of the last layer (a kernels constant)."""
         return int(self.layout[-1, K.L_KIND])
 
+    # -- preprocessing and labels ------------------------------------------------
+    @property
+    def standardizer(self):
+        """None, or the fitted Standardizer applied to every input X before the
+        first layer (see fastmlp.preprocessing)."""
+        return self._standardizer
+
+    @standardizer.setter
+    def standardizer(self, value):
+        from .preprocessing import Standardizer
+        if value is not None:
+            if not isinstance(value, Standardizer):
+                raise TypeError(f"The 'standardizer' parameter must be None or a fastmlp Standardizer. "
+                                f"Got {type(value).__name__}.")
+            if not value.fitted:
+                raise ValueError("The 'standardizer' parameter must be fitted (Standardizer().fit(X)).")
+            if value.n_features_in != self.n_features_in:
+                raise ValueError(f"The 'standardizer' parameter was fitted on {value.n_features_in} columns, "
+                                 f"but the model has {self.n_features_in} inputs.")
+        self._standardizer = value
+
+    @property
+    def n_classes(self):
+        """2 for a Sigmoid with one output, k for a Softmax with k, else None."""
+        if self.output_kind == K.SOFTMAX:
+            return self.n_outputs
+        if self.output_kind == K.SIGMOID and self.n_outputs == 1:
+            return 2
+        return None
+
+    @property
+    def classes(self):
+        """None, or a list with the label of each class ("setosa", ...) that
+        predict_labels returns; for a Sigmoid output, [negative, positive]."""
+        return self._classes
+
+    @classes.setter
+    def classes(self, value):
+        from .preprocessing import check_classes
+        if value is not None and self.n_classes is None:
+            raise ValueError(f"The 'classes' parameter applies to classifiers (a Softmax, or a Sigmoid with one "
+                             f"output); this model ends in {self.layers[-1]!r}.")
+        self._classes = check_classes(value, self.n_classes)
+
+    def _network_input(self, X, name="X"):
+        """X checked, then standardized when the model has a standardizer."""
+        X = self.check_input(X, name)
+        if self._standardizer is not None:
+            X = self._standardizer.transform(X, self.dtype)
+        return X
+
     # -- computation -----------------------------------------------------------
     def check_input(self, X, name="X"):
         """Validate X for this model and return it normalised for the kernels."""
@@ -142,7 +205,7 @@ class Model:
     def predict(self, X):
         """Outputs for X (n, n_features_in) -> (n, n_outputs), inference only:
         nothing is kept for backward."""
-        X = self.check_input(X)
+        X = self._network_input(X)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         K.predict_into(self.params, self.layout, X, out, PREDICT_BLOCK)
         if not np.isfinite(out).all():  # finite inputs, yet an overflow inside: say so
@@ -155,9 +218,21 @@ class Model:
 
     __call__ = predict
 
+    def predict_labels(self, X):
+        """The predicted class of each row of X: an array of the model's
+        ``classes`` when it has them, else class indices (0/1 for a Sigmoid
+        output, the most probable of k for a Softmax)."""
+        from .tasks import predicted_labels
+        k = self.n_classes
+        if k is None:
+            raise ValueError(f"predict_labels needs a classifier (a Softmax, or a Sigmoid with one output); this "
+                             f"model ends in {self.layers[-1]!r}. Use predict for its values.")
+        indices = predicted_labels("multiclass" if self.output_kind == K.SOFTMAX else "binary", self.predict(X))
+        return indices if self._classes is None else np.asarray(self._classes)[indices]
+
     def forward(self, X):
         """Outputs for X, layer by layer, keeping what backward() needs."""
-        out = self.check_input(X)
+        out = self._network_input(X)
         for layer in self.layers:
             out = layer._forward(out)
         self._last_rows = out.shape[0]
@@ -175,6 +250,8 @@ class Model:
                              f"({self._last_rows}, {self.n_outputs}).")
         for layer in reversed(self.layers):
             dout = layer._backward(dout)
+        if self._standardizer is not None:     # d x_std / d x = 1 / scale
+            dout = np.ascontiguousarray(dout / self._standardizer.scale_, dtype=self.dtype)
         return dout
 
     def loss_and_gradient(self, X, y, loss="mse", alpha=0.0, per_sample=False):
@@ -184,7 +261,7 @@ class Model:
         per_sample=True sums mse/half_mse/bce over outputs (scikit-learn)."""
         lossobj = get_loss(loss)
         lossobj.check_model(self)
-        X = self.check_input(X)
+        X = self._network_input(X)
         Y = self.check_target(y, X.shape[0], loss=lossobj.name)
         alpha = check_float(alpha, "alpha", low=0, low_inclusive=True)
         per_sample = check_bool(per_sample, "per_sample")
@@ -215,11 +292,15 @@ class Model:
         clone.params[...] = self.params
         clone.init = self.init
         clone.seed = self.seed
+        clone._standardizer = self._standardizer      # fitted once, never changed in place
+        clone._classes = None if self._classes is None else list(self._classes)
         return clone
 
     def summary(self):
         """A table of the layers, their output widths and parameter counts."""
         lines = [f"Model ({np.dtype(self.dtype).name}, {self.n_params} parameters)"]
+        if self._standardizer is not None:
+            lines.append(f"      standardizes its {self.n_features_in} inputs first")
         for i, (layer, row) in enumerate(zip(self.layers, self.layout)):
             count = layer.n_params if isinstance(layer, Linear) else 0
             lines.append(f"  {i:>2}  {layer!r:<24} -> {int(row[K.L_OUT]):>5}   {count:>8} params")

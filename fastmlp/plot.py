@@ -1,5 +1,6 @@
 """Pictures of a model: decision boundary or prediction surface, and the
-training loss curve.
+training curves (loss, and with validation data the validation loss and the
+training and validation accuracy or R^2).
 
 matplotlib is an optional dependency (the ``plot`` extra) and is imported
 only inside these functions, so ``import fastmlp`` never loads it. Figures
@@ -16,7 +17,7 @@ backend), so plotting works the same on a headless machine.
 
 import numpy as np
 
-from . import kernels as K
+from .tasks import model_task
 
 INSTALL_HINT = ("plotting needs matplotlib, which comes with the 'plot' extra: "
                 "pip install 'fastmlp[plot]' (in a clone of fastmlp: .venv/bin/pip install -e '.[plot]')")
@@ -36,18 +37,6 @@ def figure_class():
     return Figure
 
 
-def _task(model, y):
-    """'multiclass' (Softmax), 'binary' (Sigmoid with one output and 0/1
-    targets, or no targets given) or 'regression'."""
-    kind = model.output_kind
-    if kind == K.SOFTMAX:
-        return "multiclass"
-    if kind == K.SIGMOID and model.n_outputs == 1:
-        if y is None or np.all(np.isin(np.asarray(y), (0.0, 1.0))):
-            return "binary"
-    return "regression"
-
-
 def _grid(X, resolution):
     lo, hi = X.min(axis=0), X.max(axis=0)
     pad = np.where(hi > lo, 0.15 * (hi - lo), 0.5)
@@ -58,14 +47,16 @@ def _grid(X, resolution):
     return xx, yy, np.column_stack([xx.ravel(), yy.ravel()])
 
 
-def decision_boundary(ax, model, X, y=None, feature_names=None, task=None, resolution=200):
+def decision_boundary(ax, model, X, y=None, feature_names=None, task=None, resolution=200, classes=None):
     """Draw on `ax` the model's output over the plane of the two features of
     X: class regions and the 0.5 boundary for classifiers, a filled contour
-    of the prediction for regressors; the points of (X, y) on top."""
+    of the prediction for regressors; the points of (X, y) on top. The plane
+    is in the raw units of X: a model's standardizer is applied by predict."""
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[1] != 2 or model.n_features_in != 2:
         raise ValueError(f"a decision boundary needs 2 input features; the model has {model.n_features_in}.")
-    task = task or _task(model, y)
+    task = task or model_task(model, y)
+    names_of = [str(c) for c in classes] if classes is not None else None
     xx, yy, pts = _grid(X, resolution)
     pred = np.asarray(model.predict(pts), dtype=np.float64)
     names = feature_names or ["x1", "x2"]
@@ -74,12 +65,13 @@ def decision_boundary(ax, model, X, y=None, feature_names=None, task=None, resol
         p = pred[:, 0].reshape(xx.shape)
         filled = ax.contourf(xx, yy, p, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.75)
         ax.contour(xx, yy, p, levels=[0.5], colors="black", linewidths=1.5)
-        ax.figure.colorbar(filled, ax=ax, label="P(class 1)")
+        ax.figure.colorbar(filled, ax=ax, label=f"P({names_of[1]})" if names_of else "P(class 1)")
         if labels is not None:
             for cls, color, marker in ((0, "#2166ac", "o"), (1, "#b2182b", "s")):
                 pick = (labels[:, 0] > 0.5) == bool(cls)
                 ax.scatter(X[pick, 0], X[pick, 1], color=color, marker=marker, edgecolors="white",
-                           linewidths=1.5, s=70, zorder=3, label=f"class {cls}")
+                           linewidths=1.5, s=70, zorder=3,
+                           label=names_of[cls] if names_of else f"class {cls}")
             ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
         ax.set_title("decision boundary (P = 0.5)")
     elif task == "multiclass":
@@ -127,11 +119,18 @@ def prediction_curve(ax, model, X, y=None, feature_names=None, resolution=400):
 
 
 def loss_curve(ax, history, loss_name=None):
-    """The mean training loss of each epoch (log scale when all positive)."""
+    """The mean training loss of each epoch (log scale when all positive),
+    with the validation loss and the best epoch when the history has them."""
     loss = np.asarray(history.loss, dtype=np.float64)
     epochs = np.arange(1, loss.size + 1)
-    ax.plot(epochs, loss, color="tab:blue", linewidth=1.5)
-    finite = loss[np.isfinite(loss)]
+    val = None if history.val_loss is None else np.asarray(history.val_loss, dtype=np.float64)
+    ax.plot(epochs, loss, color="tab:blue", linewidth=1.5, label="training")
+    values = loss
+    if val is not None:
+        ax.plot(epochs, val, color="tab:orange", linewidth=1.5, label="validation")
+        values = np.concatenate([loss, val])
+    _mark_best(ax, history)
+    finite = values[np.isfinite(values)]
     if finite.size and finite.min() > 0:
         ax.set_yscale("log")
     ax.set_xlabel("epoch")
@@ -139,17 +138,50 @@ def loss_curve(ax, history, loss_name=None):
     title = "training loss"
     if loss.size:
         title += f": {loss[-1]:.3g} after {loss.size} epochs"
+        if val is not None:
+            title = f"loss: training {loss[-1]:.3g}, validation {val[-1]:.3g}"
     ax.set_title(title)
+    if val is not None or history.best_epoch is not None:
+        ax.legend()
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
+def _mark_best(ax, history):
+    if history.best_epoch is not None:
+        ax.axvline(history.best_epoch, color="tab:gray", linestyle="--", linewidth=1,
+                   label=f"best epoch ({history.best_epoch})")
+
+
+def metric_curve(ax, history):
+    """Training and validation accuracy (in %) or R^2 of each epoch."""
+    epochs = np.arange(1, history.epochs + 1)
+    accuracy = history.metric == "accuracy"
+    scale = 100.0 if accuracy else 1.0
+    ax.plot(epochs, scale * np.asarray(history.train_metric), color="tab:blue", linewidth=1.5,
+            label="training")
+    ax.plot(epochs, scale * np.asarray(history.val_metric), color="tab:orange", linewidth=1.5, label="validation")
+    _mark_best(ax, history)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy (%)" if accuracy else "R^2")
+    last = scale * float(history.val_metric[-1])
+    ax.set_title(f"validation {'accuracy' if accuracy else 'R^2'}: "
+                 + (f"{last:.1f}%" if accuracy else f"{last:.3g}") + " at the end")
+    ax.legend()
     ax.grid(True, alpha=0.3)
     return ax
 
 
 def plot_model(model, X=None, y=None, history=None, feature_names=None, task=None, loss_name=None,
-               title=None):
+               title=None, classes=None):
     """A matplotlib Figure: for 2-feature inputs the decision boundary (or
     prediction surface) with the points of (X, y); for 1 feature the output
-    curve; beside it the training loss curve when `history` is given. For
-    other inputs, the loss curve alone."""
+    curve; beside it the loss curves when `history` is given (training, and
+    validation when the history has it, then a panel of the training and
+    validation metric). For other inputs, the curves alone. `classes` names
+    the classes (default: the model's)."""
+    if classes is None:
+        classes = model.classes
     Figure = figure_class()
     panels = []
     if X is not None and model.n_features_in == 2:
@@ -158,6 +190,8 @@ def plot_model(model, X=None, y=None, history=None, feature_names=None, task=Non
         panels.append("curve")
     if history is not None and history.epochs:
         panels.append("loss")
+        if history.val_metric is not None:
+            panels.append("metric")
     if not panels:
         raise ValueError("nothing to plot: the model has no training history, and a decision boundary "
                          f"needs data with 1 or 2 features (the model has {model.n_features_in}).")
@@ -165,9 +199,11 @@ def plot_model(model, X=None, y=None, history=None, feature_names=None, task=Non
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, panel in zip(axes, panels):
         if panel == "boundary":
-            decision_boundary(ax, model, X, y, feature_names=feature_names, task=task)
+            decision_boundary(ax, model, X, y, feature_names=feature_names, task=task, classes=classes)
         elif panel == "curve":
             prediction_curve(ax, model, X, y, feature_names=feature_names)
+        elif panel == "metric":
+            metric_curve(ax, history)
         else:
             loss_curve(ax, history, loss_name)
     if title:

@@ -4,6 +4,12 @@ Whole epochs run inside one compiled call (``kernels.train_epochs``); Python
 only steps in between chunks, to report progress, keep the history, honour
 Ctrl-C and stop a diverging run. Chunks are sized to take about 50 ms, so
 the overhead of stepping out is negligible and Ctrl-C is answered quickly.
+
+Monitoring also runs between chunks: with validation data, early stopping or
+a schedule that watches a quantity, every chunk is one epoch, after which
+the validation loss and metric are measured (one compiled inference pass
+each), the best weights are kept, and the learning-rate schedule is asked
+for the rate of the next chunk (see ``fastmlp.callbacks``).
 """
 
 import math
@@ -16,14 +22,25 @@ import warnings
 import numpy as np
 
 from . import kernels as K
+from .callbacks import Best, get_early_stopping, get_schedule
 from .losses import get_loss
-from .model import Model
+from .model import PREDICT_BLOCK, Model
 from .optim import get_optimizer
-from .validation import check_bool, check_float, check_int, check_seed
+from .preprocessing import Standardizer
+from .tasks import Scorer, labels_of, metric_name, model_task
+from .validation import _describe, check_bool, check_float, check_int, check_seed
 
 CHUNK_SECONDS = 0.05
 MAX_DRAWS = 1 << 20  # shuffle draws held at once: 8 MB
 _NO_DRAWS = np.zeros((0, 0), dtype=np.float64)  # shuffle_u of an unshuffled run
+# The training metric is measured on a fixed sample of the training rows: a
+# quarter as many as the validation set, but at least MIN_METRIC_SAMPLE (all
+# of them when there are fewer), so that it adds a quarter to the cost of
+# validating. (bench/validation_cost.py sets both to 0 to time validation alone.)
+METRIC_SAMPLE_FRACTION = 0.25
+MIN_METRIC_SAMPLE = 200
+SPLIT_STREAM = 0x5EED_5B17  # mixed into the seed: the split draws are not the shuffle draws
+STOP_REASONS = ("completed", "target_loss", "early_stopping", "diverged", "interrupted")
 
 
 class TrainingDiverged(FloatingPointError):
@@ -42,31 +59,66 @@ class History:
 
     loss : np.ndarray of float64, the mean training loss of each epoch run.
     epochs : number of epochs run.
-    stop_reason : "completed", "target_loss", "diverged" or "interrupted".
+    stop_reason : "completed", "target_loss", "early_stopping", "diverged" or "interrupted".
     seconds : wall time of the call; steps : minibatch updates made.
+    lr : the learning rate of each epoch.
+
+    With validation data (None otherwise), per epoch, measured after it:
+
+    val_loss : the loss of the validation predictions (without the alpha penalty).
+    metric : "accuracy" (classifiers) or "r2" (regressors), the metric of
+    val_metric : on the validation set, and
+    train_metric : on a fixed random sample of the training rows, a quarter
+        as many as the validation set but at least 200 (all of them when there
+        are fewer): an estimate that costs a quarter of validating.
+
+    best_epoch : the best epoch (1-based) by `monitor` ("val_loss" unless an
+        EarlyStopping watches something else), or None.
     """
 
-    def __init__(self, loss, steps, seconds, stop_reason):
+    def __init__(self, loss, steps, seconds, stop_reason, val_loss=None, metric=None, train_metric=None,
+                 val_metric=None, lr=None, best_epoch=None, monitor=None):
         self.loss = loss
         self.epochs = int(loss.shape[0])
         self.steps = int(steps)
         self.seconds = float(seconds)
         self.stop_reason = stop_reason
+        self.val_loss = val_loss
+        self.metric = metric
+        self.train_metric = train_metric
+        self.val_metric = val_metric
+        self.lr = lr
+        self.best_epoch = best_epoch
+        self.monitor = monitor
 
     @property
     def final_loss(self):
         return float(self.loss[-1]) if self.epochs else float("nan")
 
     @property
+    def final_val_loss(self):
+        return float(self.val_loss[-1]) if self.val_loss is not None and self.epochs else float("nan")
+
+    @property
     def steps_per_second(self):
         return self.steps / self.seconds if self.seconds > 0 else float("inf")
 
     def as_dict(self):
+        def listed(a):
+            return None if a is None else np.asarray(a, dtype=np.float64).tolist()
         return {"loss": self.loss.tolist(), "epochs": self.epochs, "steps": self.steps,
-                "seconds": self.seconds, "stop_reason": self.stop_reason}
+                "seconds": self.seconds, "stop_reason": self.stop_reason, "val_loss": listed(self.val_loss),
+                "metric": self.metric, "train_metric": listed(self.train_metric),
+                "val_metric": listed(self.val_metric), "lr": listed(self.lr), "best_epoch": self.best_epoch,
+                "monitor": self.monitor}
 
     def __repr__(self):
-        return (f"History(epochs={self.epochs}, final_loss={self.final_loss:.6g}, "
+        extra = ""
+        if self.val_loss is not None and self.epochs:
+            extra = f", final_val_loss={self.final_val_loss:.6g}"
+        if self.best_epoch is not None:
+            extra += f", best_epoch={self.best_epoch}"
+        return (f"History(epochs={self.epochs}, final_loss={self.final_loss:.6g}{extra}, "
                 f"stop_reason={self.stop_reason!r})")
 
 
@@ -105,12 +157,13 @@ class Trainer:
     ----------
     model : Model
     loss : "mse", "half_mse", "bce" or "cross_entropy"
-    lr : learning rate (> 0)
+    lr : learning rate (> 0); with a schedule, the rate it starts from
     batch_size : samples per update; larger than the data is clipped with a warning
     epochs : passes over the data per ``fit`` call
     shuffle : reshuffle the samples every epoch (a full batch is never shuffled:
         the order of a single batch does not change the update)
-    seed : seeds the shuffling; the same seed gives bit-identical runs
+    seed : seeds the shuffling and the validation split; the same seed gives
+        bit-identical runs
     target_loss : stop at the end of the first epoch whose mean loss is below it
     print_every : print a line every this many epochs
     progress : show a tqdm progress bar
@@ -118,6 +171,15 @@ class Trainer:
     alpha : L2 penalty as in scikit-learn: alpha / 2 * ||W||^2 / batch size
     per_sample : sum mse/half_mse/bce over outputs and average over samples
         (scikit-learn's convention) instead of averaging over all elements
+    validation_split : hold out this fraction of the rows (0 < f < 1) of each
+        ``fit`` as validation data: drawn at random from the seed (the same rows
+        in every fit on the same data), stratified by class for classifiers
+    early_stopping : an EarlyStopping, or a patience (epochs without
+        improvement of the validation loss) for EarlyStopping's defaults
+    lr_schedule : "constant", "step", "cosine", "plateau" or a schedule
+        object (fastmlp.StepDecay, CosineDecay, ReduceLROnPlateau)
+    standardize : if the model has no standardizer yet, fit one on the
+        training rows (after the split) and attach it to the model
 
     Example
     -------
@@ -127,11 +189,22 @@ class Trainer:
     >>> history = fm.Trainer(model, loss="mse", lr=0.5, batch_size=4, epochs=2000, seed=0).fit(X, y)
     >>> bool(history.loss[-1] < history.loss[0])
     True
+
+    With a validation split and early stopping:
+
+    >>> X, y = fm.datasets.line(500)
+    >>> model = fm.MLP([2, 16, 1], output="sigmoid", seed=0)
+    >>> trainer = fm.Trainer(model, loss="bce", lr=0.1, epochs=200, seed=0, validation_split=0.2,
+    ...                      early_stopping=fm.EarlyStopping(patience=10))
+    >>> history = trainer.fit(X, y)
+    >>> history.metric, bool(history.val_metric[history.best_epoch - 1] > 0.9)
+    ('accuracy', True)
     """
 
     def __init__(self, model, loss="mse", lr=0.01, batch_size=32, epochs=100, shuffle=True, seed=None,
                  target_loss=None, print_every=None, progress=False, optimizer="sgd", momentum=0.0,
-                 nesterov=False, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=0.0, per_sample=False):
+                 nesterov=False, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=0.0, per_sample=False,
+                 validation_split=None, early_stopping=None, lr_schedule=None, standardize=False):
         if not isinstance(model, Model):
             raise TypeError(f"model must be a fastmlp.Model; got {type(model).__name__}.")
         self.model = model
@@ -148,7 +221,15 @@ class Trainer:
         self.progress = check_bool(progress, "progress")
         self.alpha = check_float(alpha, "alpha", low=0, low_inclusive=True)
         self.per_sample = check_bool(per_sample, "per_sample")
+        # 0 means none, as Keras's validation_split=0.0.
+        self.validation_split = None if validation_split is None or (
+            not isinstance(validation_split, (bool, np.bool_)) and validation_split == 0) else \
+            check_float(validation_split, "validation_split", low=0, high=1, high_inclusive=False)
+        self.early_stopping = get_early_stopping(early_stopping)
+        self.lr_schedule = get_schedule(lr_schedule)
+        self.standardize = check_bool(standardize, "standardize")
         self._rng = np.random.default_rng(seed)
+        self._split_seq = None
         self.history = None
 
     @property
@@ -179,6 +260,15 @@ class Trainer:
         for key in ("momentum", "nesterov", "beta_1", "beta_2", "epsilon"):
             if hasattr(self.optimizer, key):
                 cfg[key] = getattr(self.optimizer, key)
+        # The new settings only when used, so configs of plain runs stay as they were.
+        if self.validation_split is not None:
+            cfg["validation_split"] = self.validation_split
+        if self.early_stopping is not None:
+            cfg["early_stopping"] = self.early_stopping.config()
+        if self.lr_schedule.name != "constant":
+            cfg["lr_schedule"] = self.lr_schedule.config()
+        if self.standardize:
+            cfg["standardize"] = True
         return cfg
 
     def engine_settings(self, n):
@@ -226,17 +316,154 @@ class Trainer:
                                    last_loss=float(losses[ran - 1]) if ran else float("nan"))
         return losses[:ran]
 
-    def fit(self, X, y, epochs=None):
+    # -- validation data ------------------------------------------------------------
+    def _split_generator(self):
+        """A Generator for the validation split, derived from the seed and the
+        same for every fit of this trainer (a new one from the same state each
+        time), so that later fits hold out the same rows."""
+        if self._split_seq is None:
+            seed = self.seed
+            if seed is None:
+                self._split_seq = np.random.SeedSequence()
+            elif isinstance(seed, np.random.SeedSequence):
+                self._split_seq = seed.spawn(1)[0]
+            elif isinstance(seed, np.random.Generator):
+                self._split_seq = np.random.SeedSequence(int(seed.integers(1 << 63)))
+            else:
+                self._split_seq = np.random.SeedSequence([seed, SPLIT_STREAM])
+        return np.random.default_rng(self._split_seq)
+
+    def _split_rows(self, Y, rng):
+        """(training rows, validation rows), both in data order, for checked targets Y."""
+        n = Y.shape[0]
+        fraction = self.validation_split
+        n_val = int(round(fraction * n))
+        if n_val < 1 or n_val > n - 1:
+            raise ValueError(f"The 'validation_split' parameter {fraction!r} of {n} samples leaves "
+                             f"{n_val} for validation and {n - n_val} for training; each needs at least one. "
+                             f"Give more data or another fraction.")
+        task = model_task(self.model, Y)
+        picked = np.zeros(n, dtype=bool)
+        if task == "regression":
+            picked[rng.permutation(n)[:n_val]] = True
+        else:
+            # Stratified: each class gives its share of the validation rows,
+            # rounded by largest remainder so the total is exactly n_val.
+            labels = labels_of(task, Y)
+            classes, counts = np.unique(labels, return_counts=True)
+            quota = n_val * counts / n
+            take = np.floor(quota).astype(np.int64)
+            short = n_val - int(take.sum())
+            take[np.argsort(-(quota - take), kind="stable")[:short]] += 1
+            for c, m in zip(classes, take):
+                members = np.flatnonzero(labels == c)
+                picked[members[rng.permutation(members.size)[:m]]] = True
+        return np.flatnonzero(~picked), np.flatnonzero(picked)
+
+    def split(self, X, y):
+        """The rows ``fit(X, y)`` trains and validates on with this trainer's
+        validation_split: (training rows, validation rows) as int64 index
+        arrays in data order. The same for the same seed and data."""
+        if self.validation_split is None:
+            raise ValueError("This Trainer has no validation_split; give Trainer(..., validation_split=0.2).")
+        X = self.model.check_input(X)
+        Y = self.model.check_target(y, X.shape[0], loss=self.loss.name)
+        return self._split_rows(Y, self._split_generator())
+
+    def _validation_data(self, validation_data):
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError(f"The 'validation_data' parameter must be a pair (X_val, y_val). Got "
+                            f"{_describe(validation_data)}.")
+        Xv = self.model.check_input(validation_data[0], "validation_data[0]")
+        Yv = self.model.check_target(validation_data[1], Xv.shape[0], loss=self.loss.name,
+                                     name="validation_data[1]")
+        return Xv, Yv
+
+    def _check_monitors(self, has_validation, task):
+        """Refuse, before training, a monitor that this fit cannot measure."""
+        for owner, monitor in (("early_stopping", getattr(self.early_stopping, "monitor", None)),
+                               ("lr_schedule", self.lr_schedule.monitor)):
+            if monitor is None:
+                continue
+            if monitor.startswith("val_") and not has_validation:
+                raise ValueError(f"The {owner!r} parameter monitors {monitor!r}, but this fit has no validation "
+                                 "data: give Trainer(..., validation_split=0.2) or fit(..., validation_data="
+                                 "(X_val, y_val)), or monitor 'loss'.")
+            if monitor in ("val_accuracy", "val_r2") and monitor != "val_" + metric_name(task):
+                raise ValueError(f"The {owner!r} parameter monitors {monitor!r}, but this model is a "
+                                 f"{task} model, measured by {'val_' + metric_name(task)!r}.")
+
+    # -- training ---------------------------------------------------------------------
+    def fit(self, X, y, epochs=None, validation_data=None):
         """Train for `epochs` (default: the trainer's) more epochs on X, y and
         return a History. Calling fit again continues from the current weights
-        and optimizer state."""
+        and optimizer state.
+
+        validation_data : a pair (X_val, y_val), checked as X and y are; or
+            use the trainer's validation_split. The loss and metric on it are
+            measured after every epoch."""
         model = self.model
         X = model.check_input(X)
         Y = model.check_target(y, X.shape[0], loss=self.loss.name)
         epochs = self.epochs if epochs is None else check_int(epochs, "epochs", low=0)
+        Xv = Yv = None
+        split_rng = None
+        if validation_data is not None:
+            if self.validation_split is not None:
+                raise ValueError(f"fit got validation_data, but the Trainer has validation_split="
+                                 f"{self.validation_split!r}; give one or the other, not both.")
+            Xv, Yv = self._validation_data(validation_data)
+        elif self.validation_split is not None:
+            split_rng = self._split_generator()
+            train_rows, val_rows = self._split_rows(Y, split_rng)
+            X, Y, Xv, Yv = X[train_rows], Y[train_rows], X[val_rows], Y[val_rows]
+        task = model_task(model, Y)
+        self._check_monitors(Xv is not None, task)
+        self.lr_schedule.start(self.lr, epochs)
+
+        # Standardisation is part of the model: fitted here on the training rows only.
+        standardizer = model.standardizer
+        if standardizer is None and self.standardize:
+            standardizer = Standardizer().fit(X)
+        if standardizer is not None:
+            X = standardizer.transform(X, model.dtype)
+            if Xv is not None:
+                Xv = standardizer.transform(Xv, model.dtype)
+            model.standardizer = standardizer
+
         n = X.shape[0]
         settings, batch, shuffle = self.engine_settings(n)
         steps_per_epoch = -(-n // batch)
+
+        # What is watched between epochs. Every chunk is one epoch then.
+        stopper = self.early_stopping
+        schedule = self.lr_schedule
+        monitoring = Xv is not None or stopper is not None or schedule.monitor is not None
+        watch = stopper.monitor if stopper is not None else ("val_loss" if Xv is not None else None)
+        best = Best(watch, stopper.min_delta if stopper is not None else 0.0) if watch else None
+        restore = stopper is not None and stopper.restore_best
+        best_params = np.empty_like(model.params) if restore else None
+        waited = 0
+        lrs = np.empty(epochs, dtype=np.float64)
+        val_losses = train_metrics = val_metrics = None
+        if Xv is not None:
+            val_losses = np.full(epochs, np.nan)
+            train_metrics = np.full(epochs, np.nan)
+            val_metrics = np.full(epochs, np.nan)
+            n_out = model.n_outputs
+            n_val = Xv.shape[0]
+            rng = split_rng if split_rng is not None else self._split_generator()
+            n_sample = min(n, max(int(METRIC_SAMPLE_FRACTION * n_val), MIN_METRIC_SAMPLE))
+            sample = np.sort(rng.permutation(n)[:n_sample])
+            # The validation rows and the training sample, inferred in one compiled call.
+            X_watch = np.concatenate([Xv, X[sample]])
+            watch_out = np.empty((X_watch.shape[0], n_out), dtype=model.dtype)
+            val_out, sample_out = watch_out[:n_val], watch_out[n_val:]
+            val_score = Scorer(task, Yv)
+            sample_score = Scorer(task, Y[sample]) if n_sample else None
+            loss_kind, clip = self.loss.kind, self.loss.clip_eps(model.dtype)
+            # The engine's per_sample losses sum over the outputs: the validation loss does too.
+            loss_scale = n_out if self.per_sample and self.loss.name != "cross_entropy" and n_out > 1 else 1
 
         losses = np.empty(epochs, dtype=np.float64)
         status = np.zeros(2, dtype=np.int64)
@@ -250,11 +477,14 @@ class Trainer:
             bar = tqdm(total=epochs, unit="epoch", leave=True, dynamic_ncols=True)
         start = time.perf_counter()
         try:
-            with _InterruptGuard() as guard:
+            # Outputs that overflow (a run about to diverge) give a NaN score, not warnings.
+            with _InterruptGuard() as guard, np.errstate(over="ignore", invalid="ignore"):
                 while done < epochs:
-                    count = min(chunk, epochs - done, max_chunk)
+                    count = 1 if monitoring else min(chunk, epochs - done, max_chunk, schedule.steady_for(done))
                     if self.print_every:
                         count = min(count, self.print_every - done % self.print_every)
+                    rate = schedule.rate(done)
+                    settings = settings._replace(lr=float(rate))
                     if shuffle:
                         rng_state = self._rng.bit_generator.state
                         draws = self._rng.random((count, n))
@@ -269,25 +499,60 @@ class Trainer:
                         # later fit shuffles as one uninterrupted run would.
                         self._rng.bit_generator.state = rng_state
                         self._rng.random((ran, n))
+                    lrs[done:done + ran] = rate
                     done += ran
                     stop = int(status[K.S_STOP])
+                    stopped_early = False
+                    if monitoring and ran:
+                        e = done - 1
+                        if Xv is not None:
+                            K.predict_into(model.params, model.layout, X_watch, watch_out, PREDICT_BLOCK)
+                            val_losses[e] = K.loss_forward(loss_kind, val_out, Yv, clip) * loss_scale
+                            val_metrics[e] = val_score(val_out)
+                            if n_sample:
+                                train_metrics[e] = sample_score(sample_out)
+                        observed = {"loss": losses[e]}
+                        if Xv is not None:
+                            observed.update(val_loss=val_losses[e], val_accuracy=val_metrics[e],
+                                            val_r2=val_metrics[e])
+                        if schedule.monitor is not None:
+                            schedule.observe(observed[schedule.monitor])
+                        if best is not None:
+                            if best.update(observed[watch], done):
+                                waited = 0
+                                if restore:
+                                    best_params[...] = model.params
+                            else:
+                                # Keras's count: stop after `patience` epochs without improvement.
+                                waited += 1
+                                stopped_early = stopper is not None and waited >= stopper.patience
                     if bar is not None:
                         # The postfix is set without a redraw; update() redraws at most
                         # every 0.1 s (tqdm's mininterval) and close() draws the last one.
                         # Redrawing after every chunk cost 0.06 ms each, 9% of a 10,000-step
                         # XOR fit.
                         if done:
-                            bar.set_postfix(loss=f"{losses[done - 1]:.4g}",
-                                            steps_s=f"{done * steps_per_epoch / (time.perf_counter() - start):.3g}",
-                                            refresh=False)
+                            postfix = {"loss": f"{losses[done - 1]:.4g}"}
+                            if Xv is not None:
+                                postfix["val_loss"] = f"{val_losses[done - 1]:.4g}"
+                            postfix["steps_s"] = f"{done * steps_per_epoch / (time.perf_counter() - start):.3g}"
+                            bar.set_postfix(postfix, refresh=False)
                         bar.update(ran)
-                    if self.print_every and done and (done % self.print_every == 0 or stop) and bar is None:
-                        print(f"epoch {done}/{epochs}  loss {losses[done - 1]:.6g}", flush=True)
+                    if self.print_every and done and bar is None and (
+                            done % self.print_every == 0 or stop or stopped_early):
+                        line = f"epoch {done}/{epochs}  loss {losses[done - 1]:.6g}"
+                        if Xv is not None:
+                            line += (f"  val_loss {val_losses[done - 1]:.6g}  val_{metric_name(task)} "
+                                     f"{val_metrics[done - 1]:.4g}")
+                        print(line, flush=True)
                     if stop == K.STOP_DIVERGED:
                         reason = "diverged"
                         break
                     if stop == K.STOP_TARGET:
                         reason = "target_loss"
+                        break
+                    if stopped_early:
+                        reason = "early_stopping"
                         break
                     if guard.hit:
                         reason = "interrupted"
@@ -299,14 +564,27 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
+            # However training ended, the model keeps the best epoch's weights.
+            restored = restore and best is not None and best.epoch is not None
+            if restored:
+                model.params[...] = best_params
         seconds = time.perf_counter() - start
-        history = History(losses[:done].copy(), done * steps_per_epoch, seconds, reason)
+        history = History(losses[:done].copy(), done * steps_per_epoch, seconds, reason,
+                          val_loss=None if val_losses is None else val_losses[:done].copy(),
+                          metric=metric_name(task) if Xv is not None else None,
+                          train_metric=None if train_metrics is None else train_metrics[:done].copy(),
+                          val_metric=None if val_metrics is None else val_metrics[:done].copy(),
+                          lr=lrs[:done].copy(), best_epoch=None if best is None else best.epoch, monitor=watch)
         self.history = history
         if reason == "diverged":
             last = float(losses[done - 1]) if done else float("nan")
-            kept = (f"last finite epoch loss: {last:.6g}). The model keeps the weights of epoch {done}"
-                    if done else "no epoch of this fit ended finite). The model keeps the weights it had "
-                    "before this fit")
+            if restored:
+                kept = (f"last finite epoch loss: {last:.6g}). The model keeps the weights of epoch "
+                        f"{best.epoch}, the best by {watch}")
+            else:
+                kept = (f"last finite epoch loss: {last:.6g}). The model keeps the weights of epoch {done}"
+                        if done else "no epoch of this fit ended finite). The model keeps the weights it had "
+                        "before this fit")
             raise TrainingDiverged(
                 f"Training diverged in epoch {done + 1}: the loss or a parameter became NaN or infinite "
                 f"({kept}. Try a lower learning rate (lr={self.lr:g}) or scale the inputs.",

@@ -300,6 +300,83 @@ OTHER_CASES = [
      ["'feature_names'", "strings", "2 at position 1"]),
     ("onnx-feature-names-string", lambda: fm.to_onnx(binary(), feature_names="ab"), TypeError,
      ["'feature_names'", "list of 2 strings", "'ab'"]),
+    # validation, early stopping, schedules, standardisation, class labels
+    ("validation-split-1", _hyper(validation_split=1.0), ValueError, ["'validation_split'", "< 1", "Got 1.0"]),
+    ("validation-split-negative", _hyper(validation_split=-0.2), ValueError, ["'validation_split'", "> 0", "-0.2"]),
+    ("validation-split-string", _hyper(validation_split="0.2"), TypeError, ["'validation_split'", "real number"]),
+    ("validation-split-too-small", lambda: fm.Trainer(binary(), validation_split=0.1, batch_size=4).fit(X4, Y4),
+     ValueError, ["'validation_split'", "0.1 of 4 samples", "0 for validation", "at least one"]),
+    ("validation-split-and-data", lambda: fm.Trainer(binary(), validation_split=0.5).fit(
+        X4, Y4, validation_data=(X4, Y4)), ValueError, ["validation_data", "validation_split=0.5", "not both"]),
+    ("validation-data-not-a-pair", lambda: fm.Trainer(binary()).fit(X4, Y4, validation_data=X4), TypeError,
+     ["'validation_data'", "pair (X_val, y_val)", "array of dtype float64"]),
+    ("validation-data-features", lambda: fm.Trainer(binary()).fit(X4, Y4, validation_data=(np.zeros((3, 3)), Y4[:3])),
+     ValueError, ["validation_data[0] has 3 features", "expects 2"]),
+    ("validation-data-rows", lambda: fm.Trainer(binary()).fit(X4, Y4, validation_data=(X4, Y4[:3])), ValueError,
+     ["validation_data[1] has 3", "4 samples"]),
+    ("validation-data-nan", lambda: fm.Trainer(binary()).fit(X4, Y4, validation_data=(X_with((0, 0)), Y4)),
+     ValueError, ["validation_data[0]", "1 NaN or infinite value"]),
+    ("validation-data-bce-range", lambda: fm.Trainer(binary(), loss="bce").fit(X4, Y4, validation_data=(X4, Y4 * 3)),
+     ValueError, ["validation_data[1] for bce", "[0, 1]"]),
+    ("early-stopping-string", _hyper(early_stopping="10"), TypeError,
+     ["'early_stopping'", "patience (an integer >= 0) or an EarlyStopping", "'10'"]),
+    ("early-stopping-bool", _hyper(early_stopping=True), TypeError, ["'early_stopping'", "True"]),
+    ("early-stopping-negative", _hyper(early_stopping=-1), ValueError, ["'early_stopping'", ">= 0", "-1"]),
+    ("early-stopping-config", _hyper(early_stopping={"patience": 3, "wait": 1}), ValueError,
+     ["'early_stopping'", "EarlyStopping does not take", "'wait'"]),
+    ("patience-negative", lambda: fm.EarlyStopping(patience=-2), ValueError, ["'patience'", ">= 0", "-2"]),
+    ("patience-fraction", lambda: fm.EarlyStopping(patience=2.5), TypeError, ["'patience'", "integer", "2.5"]),
+    ("min-delta-negative", lambda: fm.EarlyStopping(min_delta=-0.1), ValueError, ["'min_delta'", ">= 0", "-0.1"]),
+    ("monitor-name", lambda: fm.EarlyStopping(monitor="val_acc"), ValueError,
+     ["'monitor'", "'val_loss', 'val_accuracy', 'val_r2', 'loss'", "Did you mean 'val_accuracy'"]),
+    ("restore-best-string", lambda: fm.EarlyStopping(restore_best="yes"), TypeError,
+     ["'restore_best'", "True or False"]),
+    ("monitor-without-validation", lambda: fm.Trainer(binary(), early_stopping=5, batch_size=4).fit(X4, Y4),
+     ValueError, ["'early_stopping'", "monitors 'val_loss'", "no validation data", "validation_split=0.2",
+                  "monitor 'loss'"]),
+    ("monitor-of-another-task", lambda: fm.Trainer(binary(), batch_size=4, early_stopping=fm.EarlyStopping(
+        monitor="val_r2")).fit(X4, Y4, validation_data=(X4, Y4)), ValueError,
+     ["'early_stopping'", "monitors 'val_r2'", "binary model", "'val_accuracy'"]),
+    ("plateau-without-validation", lambda: fm.Trainer(binary(), batch_size=4, lr_schedule="plateau").fit(X4, Y4),
+     ValueError, ["'lr_schedule'", "monitors 'val_loss'", "no validation data"]),
+    ("lr-schedule-name", _hyper(lr_schedule="cosin"), ValueError,
+     ["'lr_schedule'", "'constant', 'step', 'cosine', 'plateau'", "Did you mean 'cosine'"]),
+    ("lr-schedule-type", _hyper(lr_schedule=0.5), TypeError, ["'lr_schedule'", "schedule object", "0.5"]),
+    ("lr-schedule-config", _hyper(lr_schedule={"name": "step", "gamma": 0.1}), ValueError,
+     ["'lr_schedule'", "StepDecay does not take", "'gamma'", "'factor'"]),
+    ("step-size-zero", lambda: fm.StepDecay(step_size=0), ValueError, ["'step_size'", ">= 1", "Got 0"]),
+    ("step-factor", lambda: fm.StepDecay(factor=1.5), ValueError, ["'factor'", "< 1", "1.5"]),
+    ("cosine-epochs", lambda: fm.CosineDecay(epochs=0), ValueError, ["'epochs'", ">= 1"]),
+    ("cosine-min-lr", lambda: fm.CosineDecay(min_lr=-1), ValueError, ["'min_lr'", ">= 0", "-1"]),
+    ("cosine-min-lr-above-lr", lambda: fm.Trainer(binary(), lr=0.01, batch_size=4,
+                                                  lr_schedule=fm.CosineDecay(min_lr=0.1)).fit(X4, Y4),
+     ValueError, ["'min_lr'", "<= the learning rate (0.01)", "0.1"]),
+    ("plateau-factor", lambda: fm.ReduceLROnPlateau(factor=0), ValueError, ["'factor'", "> 0", "Got 0"]),
+    ("plateau-patience", lambda: fm.ReduceLROnPlateau(patience=-1), ValueError, ["'patience'", ">= 0"]),
+    ("plateau-cooldown", lambda: fm.ReduceLROnPlateau(cooldown=1.5), TypeError, ["'cooldown'", "integer"]),
+    ("plateau-monitor", lambda: fm.ReduceLROnPlateau(monitor="accuracy"), ValueError,
+     ["'monitor'", "'val_accuracy'"]),
+    ("standardize-string", _hyper(standardize="yes"), TypeError, ["'standardize'", "True or False", "'yes'"]),
+    ("standardizer-scale-zero", lambda: fm.Standardizer([0.0, 1.0], [1.0, 0.0]), ValueError,
+     ["scale must be > 0", "scale[1] is 0"]),
+    ("standardizer-mean-only", lambda: fm.Standardizer([0.0, 1.0]), ValueError, ["both mean and scale"]),
+    ("standardizer-nan", lambda: fm.Standardizer([np.nan], [1.0]), ValueError, ["mean", "NaN"]),
+    ("standardizer-not-fitted", lambda: fm.Standardizer().transform(X4), ValueError, ["not fitted", "fit(X)"]),
+    ("standardizer-type", lambda: setattr(binary(), "standardizer", "zscore"), TypeError,
+     ["'standardizer'", "Standardizer", "str"]),
+    ("standardizer-columns", lambda: setattr(binary(), "standardizer", fm.Standardizer().fit(np.zeros((3, 3)))),
+     ValueError, ["'standardizer'", "fitted on 3 columns", "2 inputs"]),
+    ("classes-count", lambda: setattr(multi(), "classes", ["a", "b"]), ValueError,
+     ["classes must list 3 labels", "got 2"]),
+    ("classes-duplicates", lambda: setattr(binary(), "classes", ["a", "a"]), ValueError, ["distinct", "'a'"]),
+    ("classes-mixed", lambda: setattr(binary(), "classes", ["a", 1]), TypeError, ["all strings or all numbers"]),
+    ("classes-string", lambda: setattr(binary(), "classes", "ab"), TypeError, ["classes must be a list", "'ab'"]),
+    ("classes-on-a-regressor", lambda: setattr(fm.MLP([2, 1]), "classes", ["a", "b"]), ValueError,
+     ["'classes' parameter applies to classifiers", "Linear(2, 1)"]),
+    ("predict-labels-of-a-regressor", lambda: fm.MLP([2, 1]).predict_labels(X4), ValueError,
+     ["predict_labels needs a classifier", "Linear(2, 1)"]),
+    ("predict-labels-bad-X", lambda: binary().predict_labels(np.zeros((2, 3))), ValueError,
+     ["X has 3 features", "expects 2"]),
 ]
 
 
@@ -407,6 +484,23 @@ def test_bad_data_file(tripwire, tmp_path, case_id, make, kwargs, words):
     with pytest.raises(fm.datasets.DataError) as excinfo:
         fm.datasets.load(path, **kwargs)
     assert isinstance(excinfo.value, ValueError)
+    assert_message(excinfo, words)
+
+
+# The same files through load_labelled (a text target allowed), and files only it refuses.
+LABELLED_FILE_CASES = [c for c in FILE_CASES if c[0] != "non-numeric"] + [
+    ("text-feature", lambda d: _write(os.path.join(d, "a.csv"), "color,t\nred,x\nblue,y\n"), {},
+     ["non-numeric value 'red' in row 2, column 'color'"]),
+    ("mixed-labels", lambda d: _write(os.path.join(d, "a.csv"), "a,t\n1,x\n2,3\n"), {},
+     ["column 't' mixes numbers and text", "'x' in row 2"]),
+]
+
+
+@pytest.mark.parametrize("case_id,make,kwargs,words", LABELLED_FILE_CASES, ids=[c[0] for c in LABELLED_FILE_CASES])
+def test_bad_labelled_data_file(tripwire, tmp_path, case_id, make, kwargs, words):
+    path = make(str(tmp_path))
+    with pytest.raises(fm.datasets.DataError) as excinfo:
+        fm.datasets.load_labelled(path, **kwargs)
     assert_message(excinfo, words)
 
 
@@ -652,6 +746,44 @@ CLI_CASES = [
      ["--output", "does not exist"]),
     ("export-not-a-model-file", "export {d}/data.csv", _csv("a,b\n1,2\n"), ["data.csv", "not a fastmlp model"]),
     ("export-missing-model", "export {d}/nope.npz", None, ["nope.npz", "no such file"]),
+    ("validation-1", "train --validation 1", None, ["'validation_split'", "< 1", "Got 1.0"]),
+    ("validation-negative", "train --validation -0.2", None, ["'validation_split'", "> 0"]),
+    ("validation-text", "train --validation some", None, ["--validation", "invalid float value: 'some'"]),
+    ("validation-too-small", "train --validation 0.01", None,
+     ["'validation_split'", "of 4 samples", "0 for validation"]),
+    ("validation-both", "train --data {d}/data.csv --validation 0.2 --validation-data {d}/data.csv",
+     _csv("a,b\n1,2\n"), ["--validation-data", "not allowed with argument --validation"]),
+    ("validation-data-with-dataset", "train --validation-data {d}/data.csv", _csv("a,b\n1,2\n"),
+     ["--validation-data goes with --data"]),
+    ("validation-data-missing", "train --data {d}/data.csv --validation-data {d}/nope.csv", _csv("a,b\n1,0\n2,1\n"),
+     ["--validation-data", "nope.csv", "no such file"]),
+    ("validation-data-columns", "train --data {d}/data.csv --validation-data {d}/other.csv",
+     lambda d: (_csv("a,b\n1,0\n2,1\n")(d), _write(os.path.join(d, "other.csv"), "a,c\n1,0\n")),
+     ["--validation-data", "other.csv has no column 'b'", "training used the columns a", "the file has a, c"]),
+    ("validation-data-unknown-label", "train --data {d}/data.csv --validation-data {d}/other.csv",
+     lambda d: (_csv("a,b\n1,cat\n2,dog\n")(d), _write(os.path.join(d, "other.csv"), "a,b\n1,cow\n")),
+     ["other.csv", "the label 'cow' (row 2)", "not one of the model's classes (cat, dog)"]),
+    ("validation-data-class-out-of-range", "train --data {d}/data.csv --validation-data {d}/other.csv",
+     lambda d: (_csv("a,b\n1,0\n2,1\n3,2\n")(d), _write(os.path.join(d, "other.csv"), "a,b\n1,7\n")),
+     ["--validation-data", "value 7 in row 2", "classes are 0..2"]),
+    ("early-stopping-negative", "train --validation 0.5 --early-stopping -1", None, ["'early_stopping'", ">= 0"]),
+    ("early-stopping-text", "train --early-stopping soon", None, ["--early-stopping", "invalid int value"]),
+    ("early-stopping-without-validation", "train --early-stopping 5", None,
+     ["--early-stopping 5 watches the validation loss", "--validation 0.2"]),
+    ("lr-schedule-name", "train --lr-schedule cosin", None, ["--lr-schedule", "invalid choice: 'cosin'", "'cosine'"]),
+    ("one-text-label", "train --data {d}/data.csv", _csv("a,b\n1,x\n2,x\n"),
+     ["the target 'b' holds the non-numeric value 'x' in every row", "at least two different values"]),
+    ("text-labels-regression", "train --data {d}/data.csv --output identity", _csv("a,b\n1,cat\n2,dog\n"),
+     ["the target 'b' holds the text class labels 'cat', 'dog'", "sigmoid or softmax output"]),
+    ("evaluate-without-target", "evaluate {d}/m.npz --data {d}/x.csv",
+     lambda d: (fm.MLP([1, 1]).save(os.path.join(d, "m.npz")), _write(os.path.join(d, "x.csv"), "x1\n1\n")),
+     ["x.csv has no target to score against", "--target COLUMN"]),
+    ("evaluate-bad-class", "evaluate {d}/m.npz --data {d}/x.csv",
+     lambda d: (fm.MLP([1, 1], output="sigmoid").save(os.path.join(d, "m.npz")),
+                _write(os.path.join(d, "x.csv"), "x1,y\n1,0\n2,3\n")),
+     ["x.csv", "the target has the value 3 (row 3)", "classes are 0..1"]),
+    ("evaluate-missing-model", "evaluate {d}/nope.npz --dataset xor", None, ["nope.npz", "no such file"]),
+    ("evaluate-needs-data", "evaluate {d}/nope.npz", None, ["one of the arguments --data --dataset is required"]),
 ]
 
 
