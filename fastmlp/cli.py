@@ -166,7 +166,8 @@ def _build_parser():
     t.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=None,
                    help="standardize the inputs as part of the model (default: on for --data, off for "
                         "--dataset)")
-    t.add_argument("--seed", type=int, default=0, help="seed of weights and shuffling (default: 0)")
+    t.add_argument("--seed", type=int, default=0,
+                   help="seed of weights, shuffling and the validation split (default: 0)")
     t.add_argument("--dtype", choices=("float32", "float64"), default="float64",
                    help="floating-point precision (default: float64)")
     t.add_argument("--save", metavar="MODEL.npz", help="save the trained model (also on Ctrl-C)")

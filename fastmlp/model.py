@@ -21,8 +21,8 @@ from . import kernels as K
 from .init import get as get_init
 from .layers import ACTIVATIONS, Layer, Linear, Softmax, layer_from_config
 from .losses import get_loss
-from .validation import (as_matrix, as_targets, check_bool, check_choice, check_dtype, check_float, check_int,
-                         check_seed)
+from .validation import (as_matrix, as_targets, check_bool, check_choice, check_classes, check_dtype, check_float,
+                         check_int, check_seed)
 
 PREDICT_BLOCK = 512
 
@@ -180,7 +180,6 @@ class Model:
 
     @classes.setter
     def classes(self, value):
-        from .preprocessing import check_classes
         if value is not None and self.n_classes is None:
             raise ValueError(f"The 'classes' parameter applies to classifiers (a Softmax, or a Sigmoid with one "
                              f"output); this model ends in {self.layers[-1]!r}.")
@@ -292,7 +291,8 @@ class Model:
         clone.params[...] = self.params
         clone.init = self.init
         clone.seed = self.seed
-        clone._standardizer = self._standardizer      # fitted once, never changed in place
+        if self._standardizer is not None:
+            clone._standardizer = type(self._standardizer)(self._standardizer.mean_, self._standardizer.scale_)
         clone._classes = None if self._classes is None else list(self._classes)
         return clone
 

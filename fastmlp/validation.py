@@ -338,3 +338,27 @@ def as_targets(value, name, dtype, n_rows, n_outputs, loss=None):
             raise ValueError(f"{name} for cross_entropy must be one-hot or probability rows summing to 1; "
                              f"row {i} sums to {sums[i]:g}.{hint}")
     return out
+
+
+def check_classes(classes, n_classes, name="classes"):
+    """`classes` as a list of distinct labels (strings, or numbers), one per
+    class; n_classes is the number the model distinguishes. None passes."""
+    if classes is None:
+        return None
+    if isinstance(classes, (str, bytes)) or not hasattr(classes, "__iter__"):
+        raise TypeError(f"{name} must be a list of class labels; got {_describe(classes)}.")
+    labels = np.asarray(classes).tolist() if isinstance(classes, np.ndarray) else list(classes)
+    for i, label in enumerate(labels):
+        if isinstance(label, bool) or not isinstance(label, (str, numbers.Real)):
+            raise TypeError(f"{name}[{i}] must be a string or a number; got {_describe(label)}.")
+        if isinstance(label, numbers.Real) and not isinstance(label, str) and not np.isfinite(label):
+            raise ValueError(f"{name}[{i}] must be finite; got {label!r}.")
+    if len({isinstance(label, str) for label in labels}) > 1:
+        raise TypeError(f"{name} must be all strings or all numbers; got {labels!r}.")
+    labels = [label if isinstance(label, str) else int(label) if isinstance(label, numbers.Integral)
+              else float(label) for label in labels]
+    if len(labels) != n_classes:
+        raise ValueError(f"{name} must list {n_classes} labels (one per class of the model); got {len(labels)}.")
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"{name} must list distinct labels; got {labels!r}.")
+    return labels

@@ -428,7 +428,7 @@ def test_bench_missing_module(capsys, monkeypatch):
     assert_usage_error(code, out, err, "fastmlp.bench")
 
 
-@pytest.mark.parametrize("command", ["train", "predict", "plot", "formula", "trace"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "plot", "formula", "trace"])
 def test_help_has_examples(capsys, command):
     with pytest.raises(SystemExit) as info:
         cli.main([command, "--help"])
