@@ -945,7 +945,8 @@ def _export(args, out):
     if task is None:                           # saved from Python: judged by the output layer, as predict does
         task = "multiclass" if model.output_kind == K.SOFTMAX else \
             "binary" if model.output_kind == K.SIGMOID and model.n_outputs == 1 else "regression"
-    classes = {"binary": [0, 1], "multiclass": list(range(model.n_outputs))}.get(task)
+    classes = model.classes if model.classes is not None else \
+        {"binary": [0, 1], "multiclass": list(range(model.n_outputs))}.get(task)
     path = _output_path(args.output, "--output") if args.output else os.path.splitext(args.model)[0] + ".onnx"
     try:
         onx = to_onnx(model, path, opset=args.opset, classes=classes,

@@ -101,7 +101,8 @@ def _softmax(g, layer, x):
 
 #: Layer name (``Layer.name``) -> the function that adds its ONNX nodes. A
 #: new kind is one more entry: an exponential output layer would be
-#: ``_elementwise("Exp")``, a standardisation step a Sub and a Div by constants.
+#: ``_elementwise("Exp")``. The model's standardisation step, when it has
+#: one, comes first (``_standardize``).
 LAYER_OPS = {
     "Linear": _linear,
     "ReLU": _elementwise("Relu"),
@@ -138,6 +139,8 @@ def _check_exportable(model):
 def _model_spec(model, classes, feature_names):
     n = model.n_features_in
     last = model.layers[-1].name
+    if classes is None:
+        classes = model.classes  # a classifier trained on labelled data knows its class names
     if classes is None:
         task = "outputs"
     elif last == "Softmax":
@@ -224,10 +227,21 @@ def _label_type(onnx, spec):
 
 # -- the graph ---------------------------------------------------------------------------------
 
+def _standardize(g, standardizer, x, dtype):
+    """The model's preprocessing step, (x - mean) / scale, as Sub and Div by
+    constants in the model's dtype; x itself for a model without one."""
+    if standardizer is None:
+        return x
+    centred, scaled = g.name("centred"), g.name("standardized")
+    g.node("Sub", [x, g.const("mean", standardizer.mean_.astype(dtype).reshape(1, -1))], [centred])
+    g.node("Div", [centred, g.const("scale", standardizer.scale_.astype(dtype).reshape(1, -1))], [scaled])
+    return scaled
+
+
 def _emit(g, spec, x, outputs):
     """Add the network and its head to builder `g`: `x` names the input in the
     model's dtype, `outputs` the tensors to write (spec.outputs' order)."""
-    y = x
+    y = _standardize(g, spec.model.standardizer, x, spec.model.dtype)
     for layer in spec.model.layers:
         y = LAYER_OPS[layer.name](g, layer, y)
     if spec.values:

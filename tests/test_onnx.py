@@ -402,3 +402,24 @@ def test_skl2onnx_registration_follows_an_earlier_import():
                           env=dict(os.environ, PYTHONPATH=root), timeout=300)
     assert done.returncode == 0, done.stderr
     assert "'Gather'" in done.stdout and "'MatMul'" in done.stdout
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_the_standardisation_step_and_class_names_are_exported(dtype, tmp_path):
+    """A model trained on labelled, standardized data takes raw columns and
+    gives back its class names, in ONNX as in predict_labels."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(loc=[100.0, -3.0, 0.01], scale=[50.0, 2.0, 0.001], size=(120, 3))
+    labels = np.array(["low", "mid", "high"])[np.digitize(X[:, 0], [80.0, 120.0])]
+    model = fm.MLP([3, 8, 3], activation="tanh", output="softmax", dtype=dtype, seed=0)
+    model.classes = ["high", "low", "mid"]
+    y = np.searchsorted(model.classes, labels)
+    fm.Trainer(model, loss="cross_entropy", lr=0.1, batch_size=16, epochs=20, seed=0, standardize=True).fit(X, y)
+    assert model.standardizer is not None
+    onx = fm.to_onnx(model)
+    ops = [node.op_type for node in onx.graph.node]
+    assert ops[:2] == ["Sub", "Div"]
+    got = run(onx, X.astype(dtype))
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got["probabilities"], model.predict(X), rtol=tol, atol=tol)
+    assert got["label"].tolist() == list(model.predict_labels(X))
