@@ -11,7 +11,7 @@
 __version__ = "0.1.0"
 
 from . import datasets, init, kernels, reference  # noqa: F401
-from .layers import Identity, Layer, Linear, ReLU, Sigmoid, Softmax, Tanh  # noqa: F401
+from .layers import Exp, Identity, Layer, Linear, ReLU, Sigmoid, Softmax, Tanh  # noqa: F401
 from .losses import Loss, get_loss  # noqa: F401
 from .model import MLP, Model  # noqa: F401
 from .optim import SGD, Adam, get_optimizer  # noqa: F401
@@ -22,7 +22,7 @@ from .explain import formula, trace  # noqa: F401
 
 __all__ = [
     "Model", "MLP", "Trainer", "History", "TrainingDiverged", "NotFittedError",
-    "Linear", "ReLU", "Sigmoid", "Tanh", "Identity", "Softmax", "Layer",
+    "Linear", "ReLU", "Sigmoid", "Tanh", "Identity", "Softmax", "Exp", "Layer",
     "Loss", "get_loss", "SGD", "Adam", "get_optimizer",
     "datasets", "init", "kernels", "reference",
     "load", "formula", "trace",

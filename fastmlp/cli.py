@@ -101,12 +101,14 @@ The output layer and loss follow the target column unless given:
   two values 0/1            -> sigmoid output, bce loss (binary classification)
   integers 0..k-1 (k <= 50) -> softmax output with k units, cross_entropy loss
   anything else             -> identity output, mse loss (regression)
+  --loss poisson            -> exp output (the log link) for counts or rates >= 0
 
 examples:
   fastmlp train                                    # XOR, 2-8-1
   fastmlp train --dataset xor --loss mse --save xor.npz --plot xor.png
   fastmlp train --data houses.csv --target price --hidden 16,16 --epochs 500
   fastmlp train --data iris.csv --json > result.json
+  fastmlp train --data visits.csv --target count --loss poisson
 """
 
 
@@ -131,10 +133,11 @@ def _build_parser():
     arch.add_argument("--layers", metavar="D,W,K", help="all widths, e.g. 2,8,1 (must fit the data)")
     t.add_argument("--activation", choices=("relu", "sigmoid", "tanh", "identity"), default="relu",
                    help="hidden activation (default: relu)")
-    t.add_argument("--output", choices=("sigmoid", "softmax", "identity", "relu", "tanh"),
+    t.add_argument("--output", choices=("sigmoid", "softmax", "identity", "relu", "tanh", "exp"),
                    help="output activation (default: chosen from the target, see below)")
-    t.add_argument("--loss", choices=("mse", "half_mse", "bce", "cross_entropy"),
-                   help="loss (default: bce after sigmoid, cross_entropy after softmax, else mse)")
+    t.add_argument("--loss", choices=("mse", "half_mse", "bce", "cross_entropy", "poisson"),
+                   help="loss (default: bce after sigmoid, cross_entropy after softmax, poisson after exp, "
+                        "else mse); poisson (counts, rates >= 0) implies --output exp")
     t.add_argument("--optimizer", choices=("sgd", "adam"), help="optimizer (default: see below)")
     t.add_argument("--momentum", type=float, default=0.0, help="sgd momentum (default: 0)")
     t.add_argument("--lr", type=float, help="learning rate")
@@ -211,7 +214,7 @@ def _build_parser():
     r.add_argument("--x", metavar="X1,X2", help="one input sample")
     r.add_argument("--y", metavar="T", help="its target (numbers, or a class index for softmax models)")
     r.add_argument("--lr", type=float, help="learning rate (default: the model's, else 0.1)")
-    r.add_argument("--loss", choices=("mse", "half_mse", "bce", "cross_entropy"),
+    r.add_argument("--loss", choices=("mse", "half_mse", "bce", "cross_entropy", "poisson"),
                    help="loss (default: the model's training loss, else from its output layer)")
     r.add_argument("--precision", type=_positive_int, default=6, help="significant digits shown (default: 6)")
     r.add_argument("--json", action="store_true", help="the trace as JSON")
@@ -326,7 +329,9 @@ def _train(args, out):
 
     X, y, feature_names, target_name, source = _load_data(args.dataset, args.data, args.target)
     preset = PRESETS["file" if args.data else (args.dataset or "xor")]
-    task, n_out, output = _infer_task(y, args.output,
+    if args.loss == "poisson" and args.output not in (None, "exp"):
+        raise CLIError(f"--loss poisson needs --output exp (the log link), not --output {args.output}.")
+    task, n_out, output = _infer_task(y, "exp" if args.loss == "poisson" else args.output,
                                       f"the target {target_name!r}" if args.data else "the target")
     n, d = X.shape
 

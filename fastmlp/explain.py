@@ -52,7 +52,7 @@ FUNCTIONS = {
     "exp": math.exp,
 }
 
-_ACTIVATION_NAMES = {K.RELU: "relu", K.SIGMOID: "sigmoid", K.TANH: "tanh"}
+_ACTIVATION_NAMES = {K.RELU: "relu", K.SIGMOID: "sigmoid", K.TANH: "tanh", K.EXP: "exp"}
 
 
 # -- formula --------------------------------------------------------------------------
@@ -189,6 +189,8 @@ def _default_loss(model):
         return "cross_entropy"
     if kind == K.SIGMOID:
         return "bce"
+    if kind == K.EXP:
+        return "poisson"
     return "half_mse"
 
 
@@ -285,7 +287,7 @@ def trace(model, x, y, loss=None, lr=0.1, names=None):
     model : a Model (left unchanged: the step is taken on a copy)
     x : one sample (d,) or a batch (n, d); y : its target(s)
     loss : a loss name (default: bce after Sigmoid, cross_entropy after
-        Softmax, else half_mse, the tutorials' E = 1/2 (y - t)^2)
+        Softmax, poisson after Exp, else half_mse, the tutorials' E = 1/2 (y - t)^2)
     lr : the learning rate of the step
     names : names of the inputs (default x1, x2, ...)
 
@@ -367,6 +369,7 @@ LOSS_FORMULAS = {
     "half_mse": "E = 1/2 * (y - t)^2, averaged over outputs and samples",
     "bce": "E = -(t*log(y) + (1 - t)*log(1 - y)), averaged over outputs and samples",
     "cross_entropy": "E = -sum over classes of t*log(y), averaged over samples",
+    "poisson": "E = y - t*log(y) + t*log(t) - t, averaged over outputs and samples",
 }
 
 DETAIL_WIDTH = 8       # layers up to this many inputs and outputs have every number written out

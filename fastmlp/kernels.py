@@ -26,9 +26,9 @@ from numba import types
 from numba.extending import overload
 
 # Layer kinds (column 0 of the layout table).
-LINEAR, RELU, SIGMOID, TANH, IDENTITY, SOFTMAX = 0, 1, 2, 3, 4, 5
+LINEAR, RELU, SIGMOID, TANH, IDENTITY, SOFTMAX, EXP = 0, 1, 2, 3, 4, 5, 6
 # Losses.
-MSE, HALF_MSE, BCE, CROSS_ENTROPY = 0, 1, 2, 3
+MSE, HALF_MSE, BCE, CROSS_ENTROPY, POISSON = 0, 1, 2, 3, 4
 # Optimizers.
 OPT_SGD, OPT_ADAM = 0, 1
 # Layout columns.
@@ -40,7 +40,7 @@ LAYOUT_COLS = 5
 # are fixed (int, float, bool: build it with `engine_settings`), since any
 # other type, np.float32 for lr say, would compile a new specialisation.
 EngineSettings = collections.namedtuple("EngineSettings", [
-    "loss",            # int: MSE, HALF_MSE, BCE or CROSS_ENTROPY
+    "loss",            # int: MSE, HALF_MSE, BCE, CROSS_ENTROPY or POISSON
     "batch",           # int >= 1: samples per update (clipped to the data)
     "optimizer",       # int: OPT_SGD or OPT_ADAM
     "lr",              # float: learning rate
@@ -54,7 +54,7 @@ EngineSettings = collections.namedtuple("EngineSettings", [
     "shuffle",         # bool: a new sample order every epoch (from shuffle_u)
     "target_loss",     # float: stop after the first epoch whose mean loss is below it
     "has_target",      # bool: whether target_loss applies
-    "per_sample",      # bool: mse/half_mse/bce summed over outputs, averaged over samples
+    "per_sample",      # bool: mse/half_mse/bce/poisson summed over outputs, averaged over samples
 ])
 
 
@@ -652,6 +652,28 @@ def identity_backward(out, dout, dx):
 
 
 @_jit(inline="always")
+def _exp(v):
+    return vec_exp(v)
+
+
+@_jit(inline="always")
+def exp_forward(x, out):
+    """x (n, d) -> out (n, d) = exp(x) (inf beyond the format's range)."""
+    _apply(_exp, x, out)
+
+
+@_jit(inline="always")
+def _exp_grad(e, g, _):
+    return g * e
+
+
+@_jit(inline="always")
+def exp_backward(out, dout, dx):
+    """out (n, d) = exp(x), dout (n, d) -> dx (n, d) = dout * out."""
+    _apply2(_exp_grad, out, dout, 0.0, dx)
+
+
+@_jit(inline="always")
 def softmax_forward(x, out):
     """x (n, d) -> out (n, d): row-wise softmax, max-shifted so exp never overflows."""
     n, d = x.shape
@@ -693,6 +715,8 @@ def activation_forward(kind, x, out):
         tanh_forward(x, out)
     elif kind == SOFTMAX:
         softmax_forward(x, out)
+    elif kind == EXP:
+        exp_forward(x, out)
     else:
         identity_forward(x, out)
 
@@ -708,6 +732,8 @@ def activation_backward(kind, out, dout, dx):
         tanh_backward(out, dout, dx)
     elif kind == SOFTMAX:
         softmax_backward(out, dout, dx)
+    elif kind == EXP:
+        exp_backward(out, dout, dx)
     else:
         identity_backward(out, dout, dx)
 
@@ -715,8 +741,10 @@ def activation_backward(kind, out, dout, dx):
 # ---------------------------------------------------------------------------
 # Loss kernels. Each *_forward returns the loss as float64; each *_backward
 # writes d loss / d input into its last argument.
-# mse and half_mse and bce average over all n*k elements; cross-entropy sums
-# over classes and averages over the n samples.
+# mse, half_mse, bce and poisson average over all n*k elements; cross-entropy
+# sums over classes and averages over the n samples.
+# The *_weighted_sum kernels are the sample-weighted forms: the float64 sum
+# over samples of w[i] times the sample's loss summed over its k outputs.
 # ---------------------------------------------------------------------------
 
 
@@ -871,6 +899,160 @@ def softmax_cross_entropy_backward(p, y, dz):
 
 
 @_jit(inline="always")
+def _xlogx(t):
+    """t log t, 0 at t = 0 (scipy's xlogy(t, t))."""
+    return t * vec_log(t) if t > 0.0 else 0.0
+
+
+@_jit(inline="always")
+def _poisson_element(m, t, eps):
+    q = float(m)
+    q = q if q > eps else eps
+    t = float(t)
+    return q - t * vec_log(q) + _xlogx(t) - t
+
+
+@_jit(inline="always")
+def _poisson_grad(m, t, eps_and_scale):
+    eps, c = eps_and_scale
+    q = float(m)
+    q = q if q > eps else eps
+    return c * (1.0 - t / q)
+
+
+@_jit(inline="always")
+def poisson_forward(mu, y, eps):
+    """mu (n, k) predicted means, y (n, k) >= 0 -> mean Poisson deviance term
+    mu - y log(mu) + y log(y) - y (scikit-learn's poisson loss, summed over
+    outputs there); mu is clipped below at eps. Prefer poisson_logits_forward
+    when the log-means exist."""
+    return _sum2(_poisson_element, mu, y, eps) / mu.size
+
+
+@_jit(inline="always")
+def poisson_backward(mu, y, eps, dmu):
+    """mu (n, k), y (n, k) -> dmu (n, k) = (1 - y / mu) / (n k), mu clipped."""
+    _apply2(_poisson_grad, mu, y, (eps, 1.0 / mu.size), dmu)
+
+
+@_jit(inline="always")
+def _poisson_logits_element(z, t, _):
+    # np.float64, not float(): numba's float() keeps a float32 a float32, and
+    # exp(z) is to be taken in float64 (finite up to z = 709 for both dtypes).
+    v = np.float64(z)
+    t = np.float64(t)
+    return vec_exp(v) - t * v + _xlogx(t) - t
+
+
+@_jit(inline="always")
+def poisson_logits_forward(z, y):
+    """z (n, k) log-means, y (n, k) >= 0 -> mean of exp(z) - y z + y log(y) - y,
+    the Poisson deviance term of mu = exp(z) without forming log(mu) or y / mu:
+    finite wherever exp(z) is (computed in float64, so float32 logits up to
+    about 709 give a finite loss), and where exp(z) underflows to 0."""
+    return _sum2(_poisson_logits_element, z, y, 0.0) / z.size
+
+
+@_jit(inline="always")
+def poisson_logits_backward(mu, y, dz):
+    """mu (n, k) = exp(z), y (n, k) -> dz (n, k) = (mu - y) / (n k)."""
+    _apply2(_scaled_difference, mu, y, 1.0 / mu.size, dz)
+
+
+@_jit(inline="always")
+def _weighted_sum2(op, a, b, c, w):
+    """The float64 sum over rows i of w[i] * sum_j op(a[i, j], b[i, j], c)."""
+    n, d = a.shape
+    s = 0.0
+    for i in range(n):
+        r = 0.0
+        for j in range(d):
+            r += op(a[i, j], b[i, j], c)
+        s += w[i] * r
+    return s
+
+
+@_jit(inline="always")
+def _half_squared_error(p, t, _):
+    r = float(p) - float(t)
+    return 0.5 * r * r
+
+
+@_jit(inline="always")
+def cross_entropy_weighted_sum(p, y, eps, w):
+    """p (n, k), y (n, k), w (n,) -> sum_i w_i (-sum_k y log(max(p, eps)))."""
+    n, k = p.shape
+    s = 0.0
+    for i in range(n):
+        r = 0.0
+        for j in range(k):
+            t = float(y[i, j])
+            if t != 0.0:
+                r -= t * vec_log(max(float(p[i, j]), eps))
+        s += w[i] * r
+    return s
+
+
+@_jit(inline="always")
+def softmax_cross_entropy_weighted_sum(z, y, w):
+    """z (n, k) logits, y (n, k), w (n,) -> sum_i w_i sum_k y (logsumexp(z) - z)."""
+    n, k = z.shape
+    s = 0.0
+    for i in range(n):
+        m = float(z[i, 0])
+        for j in range(1, k):
+            if z[i, j] > m:
+                m = float(z[i, j])
+        se = 0.0
+        for j in range(k):
+            se += vec_exp(float(z[i, j]) - m)
+        lse = m + vec_log(se)
+        r = 0.0
+        for j in range(k):
+            t = float(y[i, j])
+            if t != 0.0:
+                r += t * (lse - float(z[i, j]))
+        s += w[i] * r
+    return s
+
+
+@_jit(inline="always")
+def loss_weighted_sum(loss, fused, z, pred, y, eps, w):
+    """sum_i w[i] * (the loss of sample i summed over its k outputs), float64:
+    z (n, k) the logits (used when fused: Sigmoid + bce, Softmax +
+    cross-entropy, Exp + poisson), pred (n, k) the outputs, y (n, k), w (n,)."""
+    if fused:
+        if loss == BCE:
+            return _weighted_sum2(_bce_logits_element, z, y, 0.0, w)
+        if loss == POISSON:
+            return _weighted_sum2(_poisson_logits_element, z, y, 0.0, w)
+        return softmax_cross_entropy_weighted_sum(z, y, w)
+    if loss == MSE:
+        return _weighted_sum2(_squared_error, pred, y, 0.0, w)
+    if loss == HALF_MSE:
+        return _weighted_sum2(_half_squared_error, pred, y, 0.0, w)
+    if loss == BCE:
+        return _weighted_sum2(_bce_element, pred, y, eps, w)
+    if loss == POISSON:
+        return _weighted_sum2(_poisson_element, pred, y, eps, w)
+    return cross_entropy_weighted_sum(pred, y, eps, w)
+
+
+@_jit(inline="always")
+def scale_rows(d, w, c):
+    """d (n, k), w (n,): d[i, j] *= c * w[i]."""
+    n, k = d.shape
+    if k == 1:
+        for i in range(n):
+            d[i, 0] *= c * w[i]
+    else:
+        for i in range(n):
+            f = c * w[i]
+            for j in range(k):
+                d[i, j] *= f
+
+
+@_jit(inline="always")
 def loss_forward(loss, pred, y, eps):
     """Loss of model outputs pred (n, k) against y (n, k)."""
     if loss == MSE:
@@ -879,6 +1061,8 @@ def loss_forward(loss, pred, y, eps):
         return half_mse_forward(pred, y)
     if loss == BCE:
         return bce_forward(pred, y, eps)
+    if loss == POISSON:
+        return poisson_forward(pred, y, eps)
     return cross_entropy_forward(pred, y, eps)
 
 
@@ -891,6 +1075,8 @@ def loss_backward(loss, pred, y, eps, dpred):
         half_mse_backward(pred, y, dpred)
     elif loss == BCE:
         bce_backward(pred, y, eps, dpred)
+    elif loss == POISSON:
+        poisson_backward(pred, y, eps, dpred)
     else:
         cross_entropy_backward(pred, y, eps, dpred)
 
@@ -963,9 +1149,10 @@ def activation_offsets(layout, rows, offsets):
 @_jit(inline="always")
 def fused_output(layout, loss):
     """True when the last layer and the loss combine into the stable
-    logits form: Sigmoid + bce or Softmax + cross-entropy."""
+    logits form: Sigmoid + bce, Softmax + cross-entropy or Exp + poisson."""
     last = layout[layout.shape[0] - 1, L_KIND]
-    return (loss == BCE and last == SIGMOID) or (loss == CROSS_ENTROPY and last == SOFTMAX)
+    return ((loss == BCE and last == SIGMOID) or (loss == CROSS_ENTROPY and last == SOFTMAX)
+            or (loss == POISSON and last == EXP))
 
 
 @_jit(inline="always")
@@ -1047,29 +1234,59 @@ def forward_views(layout, xs, ws, bs):
 
 
 @_jit
-def backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb, eps, alpha,
+def backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb, wb, eps, alpha,
                    per_sample, start):
     """Loss of the forward pass held in xs against yb (rows, k), and its
     gradient in grads (through the views gws/gbs). alpha is the L2 penalty,
     scikit-learn style: alpha / 2 * ||W||^2 / rows is added to the loss.
-    per_sample: mse, half_mse and bce sum over the k outputs and average over
-    samples (scikit-learn's convention) instead of averaging over all
-    elements. Returns the loss (float64)."""
+    per_sample: mse, half_mse, bce and poisson sum over the k outputs and
+    average over samples (scikit-learn's convention) instead of averaging
+    over all elements. Returns the loss (float64).
+
+    wb (rows,) float64 holds the samples' weights, or is empty for an
+    unweighted batch. Weighted, scikit-learn's formulas: the loss is the
+    weighted average over the batch, each sample's output gradient is scaled
+    by its weight, and the gradients and the penalty are divided by the
+    batch's weight sum S instead of its rows (alpha / 2 * ||W||^2 / S)."""
     L = layout.shape[0]
     p = xs[L]
     rows, k = p.shape
     dcur = douts[start]
-    if start == L - 2:  # fused output: loss and gradient from the logits
+    fused = start == L - 2
+    weighted = wb.shape[0] > 0
+    value = 0.0
+    wsum = 0.0
+    if weighted:
+        for r in range(rows):
+            wsum += wb[r]
+        # Elementwise losses average over the k outputs unless per_sample.
+        per = wsum if (per_sample or loss == CROSS_ENTROPY) else wsum * k
+        value = loss_weighted_sum(loss, fused, xs[L - 1], p, yb, eps, wb) / per
+    if fused:  # loss and gradient from the logits
         if loss == BCE:
-            value = bce_logits_forward(xs[L - 1], yb)
+            if not weighted:
+                value = bce_logits_forward(xs[L - 1], yb)
             bce_logits_backward(p, yb, dcur)
+        elif loss == POISSON:
+            if not weighted:
+                value = poisson_logits_forward(xs[L - 1], yb)
+            poisson_logits_backward(p, yb, dcur)
         else:
-            value = softmax_cross_entropy_forward(xs[L - 1], yb)
+            if not weighted:
+                value = softmax_cross_entropy_forward(xs[L - 1], yb)
             softmax_cross_entropy_backward(p, yb, dcur)
     else:
-        value = loss_forward(loss, p, yb, eps)
+        if not weighted:
+            value = loss_forward(loss, p, yb, eps)
         loss_backward(loss, p, yb, eps, dcur)
-    if per_sample and loss != CROSS_ENTROPY and k > 1:
+    if weighted:
+        # The unweighted gradient is an average over the rows (and over the k
+        # outputs unless per_sample): turn 1 / rows into w_i / S.
+        c = rows / wsum
+        if per_sample and loss != CROSS_ENTROPY:
+            c *= k
+        scale_rows(dcur, wb, c)
+    elif per_sample and loss != CROSS_ENTROPY and k > 1:
         value *= k
         for r in range(rows):
             for j in range(k):
@@ -1079,7 +1296,7 @@ def backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb
         if kind == LINEAR:
             linear_backward(xs[i], ws[i], douts[i], layout[i, L_B] >= 0, gws[i], gbs[i], i > 0, dxs[i])
             if alpha != 0.0:
-                c = alpha / rows
+                c = alpha / wsum if weighted else alpha / rows
                 sq = 0.0
                 wo = layout[i, L_W]
                 for q in range(wo, wo + layout[i, L_IN] * layout[i, L_OUT]):
@@ -1103,6 +1320,13 @@ def _gather(X, Y, order, start, xb, yb):
             xb[r, j] = X[src, j]
         for j in range(k):
             yb[r, j] = Y[src, j]
+
+
+@_jit(inline="always")
+def _gather_weights(W, order, start, wb):
+    """Copy the weights of samples order[start:start + len(wb)] into wb."""
+    for r in range(wb.shape[0]):
+        wb[r] = W[order[start + r]]
 
 
 @_jit
@@ -1132,9 +1356,10 @@ def predict_into(params, layout, X, out, block):
 
 
 @_jit
-def loss_and_gradient(params, grads, layout, loss, X, Y, eps, alpha, per_sample):
+def loss_and_gradient(params, grads, layout, loss, X, Y, W, eps, alpha, per_sample):
     """Full-batch loss (float64) and its gradient in grads, for X (n, d_in),
-    Y (n, k). Used by L-BFGS and by gradient checks of the training path."""
+    Y (n, k) and sample weights W (n,) float64 (empty: unweighted; see
+    backward_views). Used by L-BFGS and by gradient checks of the training path."""
     n = X.shape[0]
     L = layout.shape[0]
     offsets = np.empty(L + 2, dtype=np.int64)
@@ -1150,7 +1375,7 @@ def loss_and_gradient(params, grads, layout, loss, X, Y, eps, alpha, per_sample)
         for j in range(X.shape[1]):
             x0[r, j] = X[r, j]
     forward_views(layout, xs, ws, bs)
-    return backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, Y, eps, alpha,
+    return backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, Y, W, eps, alpha,
                           per_sample, start)
 
 
@@ -1180,12 +1405,15 @@ def _all_finite(a):
 
 
 @_jit
-def train_epochs(params, grads, layout, X, Y, shuffle_u, settings, first_moment, second_moment, adam_step,
+def train_epochs(params, grads, layout, X, Y, W, shuffle_u, settings, first_moment, second_moment, adam_step,
                  epoch_loss, status):
     """The fused training engine: len(epoch_loss) epochs of minibatch gradient
     descent in compiled code.
 
-    params, grads (P,); layout (L, 5); X (n, d_in); Y (n, k); shuffle_u
+    params, grads (P,); layout (L, 5); X (n, d_in); Y (n, k); W (n,) float64
+    sample weights, or empty for an unweighted run (see backward_views; an
+    epoch's loss is still the mean over samples of the batch losses, each
+    batch counting by its rows, as in scikit-learn); shuffle_u
     (epochs, n) uniform draws (ignored unless settings.shuffle); settings an
     EngineSettings; first_moment (P,) the momentum velocity or Adam's first
     moment, second_moment (P,) Adam's second moment, adam_step (1,) Adam's
@@ -1231,6 +1459,10 @@ def train_epochs(params, grads, layout, X, Y, shuffle_u, settings, first_moment,
     last = n - (n - 1) // batch * batch
     xs2, ws2, gws2, bs2, gbs2, douts2, dxs2 = layer_views(params, grads, layout, acts, d1, d2, last, start)
     yb2 = ybuf[0:last * k].reshape((last, k))
+    weighted = W.shape[0] > 0
+    wbuf = np.empty(batch if weighted else 0, dtype=np.float64)
+    wb = wbuf
+    wb2 = wbuf[0:last] if weighted else wbuf
 
     order = np.arange(n)
     # One unshuffled full batch (XOR-sized data): the batch never changes and
@@ -1238,6 +1470,8 @@ def train_epochs(params, grads, layout, X, Y, shuffle_u, settings, first_moment,
     static_batch = batch == n and not shuffle
     if static_batch:
         _gather(X, Y, order, 0, xs[0], yb)
+        if weighted:
+            _gather_weights(W, order, 0, wb)
     saved = np.empty(P, dtype=params.dtype)
     saved_first = np.empty(P, dtype=first_moment.dtype)
     saved_second = np.empty(P, dtype=second_moment.dtype)
@@ -1260,15 +1494,19 @@ def train_epochs(params, grads, layout, X, Y, shuffle_u, settings, first_moment,
             if b0 + batch <= n:
                 if not static_batch:
                     _gather(X, Y, order, b0, xs[0], yb)
+                    if weighted:
+                        _gather_weights(W, order, b0, wb)
                 forward_views(layout, xs, ws, bs)
-                value = backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb,
+                value = backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb, wb,
                                        clip_eps, alpha, per_sample, start)
                 total += value * batch
             else:
                 _gather(X, Y, order, b0, xs2[0], yb2)
+                if weighted:
+                    _gather_weights(W, order, b0, wb2)
                 forward_views(layout, xs2, ws2, bs2)
                 value = backward_views(params, grads, layout, loss, xs2, ws2, gws2, gbs2, douts2, dxs2,
-                                       yb2, clip_eps, alpha, per_sample, start)
+                                       yb2, wb2, clip_eps, alpha, per_sample, start)
                 total += value * last
             if opt == OPT_ADAM:
                 adam_step[0] += 1

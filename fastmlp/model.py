@@ -16,10 +16,11 @@ from . import kernels as K
 from .init import get as get_init
 from .layers import ACTIVATIONS, Layer, Linear, Softmax, layer_from_config
 from .losses import get_loss
-from .validation import (as_matrix, as_targets, check_bool, check_choice, check_dtype, check_float, check_int,
-                         check_seed)
+from .validation import (as_matrix, as_sample_weight, as_targets, check_bool, check_choice, check_dtype,
+                         check_float, check_int, check_seed)
 
 PREDICT_BLOCK = 512
+_NO_WEIGHTS = np.zeros(0, dtype=np.float64)  # the kernels' sample weights of an unweighted call
 
 
 class Model:
@@ -177,18 +178,23 @@ class Model:
             dout = layer._backward(dout)
         return dout
 
-    def loss_and_gradient(self, X, y, loss="mse", alpha=0.0, per_sample=False):
+    def loss_and_gradient(self, X, y, loss="mse", alpha=0.0, per_sample=False, sample_weight=None):
         """Full-batch loss (float) of the model on (X, y), with its gradient
         written into ``model.grads``. Uses the same compiled path as training,
-        including the fused Sigmoid+bce and Softmax+cross-entropy forms.
-        per_sample=True sums mse/half_mse/bce over outputs (scikit-learn)."""
+        including the fused Sigmoid+bce, Softmax+cross-entropy and Exp+poisson
+        forms. per_sample=True sums mse/half_mse/bce/poisson over outputs
+        (scikit-learn). sample_weight (None, a number or one weight >= 0 per
+        sample) makes the loss the weighted average and divides the gradient
+        and the penalty by the weight sum, as scikit-learn does."""
         lossobj = get_loss(loss)
         lossobj.check_model(self)
         X = self.check_input(X)
         Y = self.check_target(y, X.shape[0], loss=lossobj.name)
         alpha = check_float(alpha, "alpha", low=0, low_inclusive=True)
         per_sample = check_bool(per_sample, "per_sample")
-        return float(K.loss_and_gradient(self.params, self.grads, self.layout, lossobj.kind, X, Y,
+        W = as_sample_weight(sample_weight, X.shape[0])
+        W = _NO_WEIGHTS if W is None or np.all(W == 1.0) else W
+        return float(K.loss_and_gradient(self.params, self.grads, self.layout, lossobj.kind, X, Y, W,
                                          lossobj.clip_eps(self.dtype), alpha, per_sample))
 
     # -- pickling: rebuild the layer views into the flat buffers ---------------
@@ -240,7 +246,8 @@ def MLP(sizes, activation="relu", output="identity", dtype=np.float64, seed=None
     output="sigmoid")`` is Linear(2, 8), ReLU, Linear(8, 1), Sigmoid.
 
     activation: "relu", "sigmoid", "tanh" or "identity" between Linear layers;
-    output: "identity", "sigmoid" or "softmax" after the last one.
+    output: "identity", "sigmoid", "softmax", "relu", "tanh" or "exp" (a
+    Poisson regression's log link) after the last one.
     """
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
         raise TypeError(f"sizes must be a list of layer widths, e.g. [2, 8, 1]; got {sizes!r}.")
@@ -248,7 +255,7 @@ def MLP(sizes, activation="relu", output="identity", dtype=np.float64, seed=None
     if len(sizes) < 2:
         raise ValueError(f"sizes must list at least the input and output widths, e.g. [2, 8, 1]; got {sizes}.")
     activation = check_choice(activation, "activation", ("relu", "sigmoid", "tanh", "identity"))
-    output = check_choice(output, "output", ("identity", "sigmoid", "softmax", "relu", "tanh"))
+    output = check_choice(output, "output", ("identity", "sigmoid", "softmax", "relu", "tanh", "exp"))
     layers = []
     for i in range(len(sizes) - 1):
         layers.append(Linear(sizes[i], sizes[i + 1], bias=bias))

@@ -60,9 +60,12 @@ def infer_task(y, output=None, name="the target"):
 
 def default_loss(output, y):
     """The loss that goes with an output activation: cross_entropy after
-    softmax, bce after sigmoid when the targets lie in [0, 1], else mse."""
+    softmax, bce after sigmoid when the targets lie in [0, 1], poisson after
+    exp (the log link), else mse."""
     if output == "softmax":
         return "cross_entropy"
+    if output == "exp":
+        return "poisson"
     y = np.asarray(y)
     return "bce" if output == "sigmoid" and y.min() >= 0 and y.max() <= 1 else "mse"
 

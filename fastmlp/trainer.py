@@ -19,11 +19,13 @@ from . import kernels as K
 from .losses import get_loss
 from .model import Model
 from .optim import get_optimizer
-from .validation import check_bool, check_float, check_int, check_seed
+from .validation import (as_sample_weight, check_bool, check_class_weight, check_float, check_int, check_seed,
+                         class_sample_weight)
 
 CHUNK_SECONDS = 0.05
 MAX_DRAWS = 1 << 20  # shuffle draws held at once: 8 MB
 _NO_DRAWS = np.zeros((0, 0), dtype=np.float64)  # shuffle_u of an unshuffled run
+_NO_WEIGHTS = np.zeros(0, dtype=np.float64)  # W of an unweighted run
 
 
 class TrainingDiverged(FloatingPointError):
@@ -104,7 +106,7 @@ class Trainer:
     Parameters
     ----------
     model : Model
-    loss : "mse", "half_mse", "bce" or "cross_entropy"
+    loss : "mse", "half_mse", "bce", "cross_entropy" or "poisson"
     lr : learning rate (> 0)
     batch_size : samples per update; larger than the data is clipped with a warning
     epochs : passes over the data per ``fit`` call
@@ -115,9 +117,16 @@ class Trainer:
     print_every : print a line every this many epochs
     progress : show a tqdm progress bar
     optimizer : "sgd" (with momentum, nesterov) or "adam" (beta_1, beta_2, epsilon)
-    alpha : L2 penalty as in scikit-learn: alpha / 2 * ||W||^2 / batch size
-    per_sample : sum mse/half_mse/bce over outputs and average over samples
-        (scikit-learn's convention) instead of averaging over all elements
+    alpha : L2 penalty as in scikit-learn: alpha / 2 * ||W||^2 / batch size (the
+        batch's weight sum when fit is given sample weights)
+    per_sample : sum mse/half_mse/bce/poisson over outputs and average over
+        samples (scikit-learn's convention) instead of averaging over all elements
+    class_weight : None, "balanced" or a dict {class: weight}: per-sample
+        weights from the class of each target (scikit-learn's
+        compute_sample_weight), multiplied into fit's sample_weight. Classes
+        are the class indices for cross_entropy and the 0/1 values of each
+        output for bce (a dict applies to every output; "balanced" counts
+        each output's classes on its own)
 
     Example
     -------
@@ -131,7 +140,8 @@ class Trainer:
 
     def __init__(self, model, loss="mse", lr=0.01, batch_size=32, epochs=100, shuffle=True, seed=None,
                  target_loss=None, print_every=None, progress=False, optimizer="sgd", momentum=0.0,
-                 nesterov=False, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=0.0, per_sample=False):
+                 nesterov=False, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=0.0, per_sample=False,
+                 class_weight=None):
         if not isinstance(model, Model):
             raise TypeError(f"model must be a fastmlp.Model; got {type(model).__name__}.")
         self.model = model
@@ -148,6 +158,10 @@ class Trainer:
         self.progress = check_bool(progress, "progress")
         self.alpha = check_float(alpha, "alpha", low=0, low_inclusive=True)
         self.per_sample = check_bool(per_sample, "per_sample")
+        self.class_weight = check_class_weight(class_weight)
+        if self.class_weight is not None and self.loss.name not in ("bce", "cross_entropy"):
+            raise ValueError(f"class_weight applies to the classification losses 'bce' and 'cross_entropy'; "
+                             f"the loss is {self.loss.name!r}.")
         self._rng = np.random.default_rng(seed)
         self.history = None
 
@@ -176,6 +190,9 @@ class Trainer:
                # a Generator or SeedSequence has no JSON form: recorded as None (not reproducible)
                "seed": self.seed if self.seed is None or isinstance(self.seed, int) else None,
                "optimizer": self.optimizer.name, "alpha": self.alpha, "per_sample": self.per_sample}
+        if self.class_weight is not None:  # JSON object keys are strings
+            cfg["class_weight"] = self.class_weight if isinstance(self.class_weight, str) else \
+                {str(c): w for c, w in self.class_weight.items()}
         for key in ("momentum", "nesterov", "beta_1", "beta_2", "epsilon"):
             if hasattr(self.optimizer, key):
                 cfg[key] = getattr(self.optimizer, key)
@@ -198,27 +215,46 @@ class Trainer:
                                      **self.optimizer.engine_fields())
         return settings, batch, shuffle
 
-    def _call_engine(self, X, Y, draws, settings, epoch_loss, status):
+    def _call_engine(self, X, Y, W, draws, settings, epoch_loss, status):
         """One call of the compiled engine: len(epoch_loss) epochs."""
         model, opt = self.model, self.optimizer
         opt.init_state(model.n_params, model.dtype)
-        K.train_epochs(model.params, model.grads, model.layout, X, Y, draws, settings, opt.first_moment,
+        K.train_epochs(model.params, model.grads, model.layout, X, Y, W, draws, settings, opt.first_moment,
                        opt.second_moment, opt.step, epoch_loss, status)
 
-    def run_epochs(self, X, Y, epochs=1):
+    def sample_weight(self, Y, sample_weight=None):
+        """The engine's weights for targets Y (checked, (n, k)): sample_weight
+        (checked by fastmlp.validation.as_sample_weight) times the class
+        weights, as a float64 (n,) array, or an empty array for an unweighted
+        run (no weights, or every weight exactly 1: the same numbers as no
+        weights, by the unweighted path)."""
+        n = Y.shape[0]
+        W = as_sample_weight(sample_weight, n)
+        if self.class_weight is not None:
+            cw = class_sample_weight(self.class_weight, Y, self.loss.name)
+            W = cw if W is None else W * cw
+            if not W.any():
+                raise ValueError("Sample weights must contain at least one non-zero number (sample_weight times "
+                                 "the class weights is all zero).")
+        if W is None or np.all(W == 1.0):
+            return _NO_WEIGHTS
+        return W
+
+    def run_epochs(self, X, Y, epochs=1, W=_NO_WEIGHTS):
         """Train `epochs` epochs over X, Y in one compiled call, in their order
         (no shuffling, no progress, no Ctrl-C handling) and return the epoch
         losses (float64, one per epoch run). For arrays already checked and
         converted (``model.check_input``/``check_target``: C-contiguous, in the
-        model's dtype), where ``fit``'s per-call work would cost as much as a
-        short run, e.g. scikit-learn's one epoch at a time. Raises
-        TrainingDiverged, with the weights of the last finite epoch kept."""
+        model's dtype; W from ``sample_weight``), where ``fit``'s per-call
+        work would cost as much as a short run, e.g. scikit-learn's one epoch
+        at a time. Raises TrainingDiverged, with the weights of the last
+        finite epoch kept."""
         epochs = check_int(epochs, "epochs", low=1)
         n = X.shape[0]
         settings, _, _ = self.engine_settings(n)
         losses = np.empty(epochs, dtype=np.float64)
         status = np.zeros(2, dtype=np.int64)
-        self._call_engine(X, Y, _NO_DRAWS, settings._replace(shuffle=False), losses, status)
+        self._call_engine(X, Y, W, _NO_DRAWS, settings._replace(shuffle=False), losses, status)
         ran = int(status[K.S_EPOCHS])
         if status[K.S_STOP] == K.STOP_DIVERGED:
             raise TrainingDiverged(f"Training diverged in epoch {ran + 1} of this run: the loss or a parameter "
@@ -226,13 +262,20 @@ class Trainer:
                                    last_loss=float(losses[ran - 1]) if ran else float("nan"))
         return losses[:ran]
 
-    def fit(self, X, y, epochs=None):
+    def fit(self, X, y, epochs=None, sample_weight=None):
         """Train for `epochs` (default: the trainer's) more epochs on X, y and
         return a History. Calling fit again continues from the current weights
-        and optimizer state."""
+        and optimizer state.
+
+        sample_weight : None, a number, or one weight >= 0 per sample (not all
+            zero), scikit-learn's semantics: each batch's loss is the weighted
+            average of its samples' losses, and its gradient and the penalty
+            are divided by the batch's weight sum. The history's epoch loss
+            is the mean of the batch losses, each counting by its rows."""
         model = self.model
         X = model.check_input(X)
         Y = model.check_target(y, X.shape[0], loss=self.loss.name)
+        W = self.sample_weight(Y, sample_weight)
         epochs = self.epochs if epochs is None else check_int(epochs, "epochs", low=0)
         n = X.shape[0]
         settings, batch, shuffle = self.engine_settings(n)
@@ -261,7 +304,7 @@ class Trainer:
                     else:
                         draws = _NO_DRAWS
                     t0 = time.perf_counter()
-                    self._call_engine(X, Y, draws, settings, losses[done:done + count], status)
+                    self._call_engine(X, Y, W, draws, settings, losses[done:done + count], status)
                     elapsed = time.perf_counter() - t0
                     ran = int(status[K.S_EPOCHS])
                     if shuffle and ran < count:

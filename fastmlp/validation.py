@@ -260,6 +260,11 @@ def as_targets(value, name, dtype, n_rows, n_outputs, loss=None):
     if arr.shape[1] != n_outputs:
         raise ValueError(f"{name} has {arr.shape[1]} outputs per sample, but the model has {n_outputs}.")
     out = _convert(arr, name, dtype)
+    if loss == "poisson" and out.min() < 0:
+        i = np.unravel_index(int(np.argmin(out)), out.shape)
+        where = f"row {i[0]}" + (f", output {i[1]}" if n_outputs > 1 else "")
+        raise ValueError(f"{name} for poisson must be >= 0 (counts or rates); got a negative value "
+                         f"{out[i]:g} in {where}.")
     if loss == "bce":
         if out.min() < 0 or out.max() > 1:
             raise ValueError(f"{name} for bce must lie in [0, 1]; got values from {out.min():g} to {out.max():g}.")
@@ -279,3 +284,99 @@ def as_targets(value, name, dtype, n_rows, n_outputs, loss=None):
             raise ValueError(f"{name} for cross_entropy must be one-hot or probability rows summing to 1; "
                              f"row {i} sums to {sums[i]:g}.{hint}")
     return out
+
+
+def as_sample_weight(value, n_rows, name="sample_weight"):
+    """Validate per-sample weights for n_rows samples, as scikit-learn's
+    ``_check_sample_weight`` does, and refuse negative weights: None stays
+    None; a number means that weight for every sample; otherwise a 1-D
+    array-like of n_rows finite numbers >= 0, not all zero. Returns a
+    C-contiguous float64 (n_rows,) array (or None)."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a number or a 1-D array of {n_rows} numbers; got {value!r}.")
+    if isinstance(value, numbers.Real):
+        arr = np.full(n_rows, float(value))
+    else:
+        arr = _to_array(value, name)
+        if arr.ndim != 1:
+            raise ValueError(f"Sample weights must be 1D array or scalar, got {arr.ndim}D array. Expected "
+                             f"either a scalar value or a 1D array of length {n_rows} ({name} has shape "
+                             f"{arr.shape}).")
+        if arr.shape != (n_rows,):
+            raise ValueError(f"{name}.shape == {arr.shape}, expected {(n_rows,)}! ({name} needs one weight "
+                             f"per sample of X.)")
+    with np.errstate(over="ignore", invalid="ignore"):
+        arr = np.require(arr, dtype=np.float64, requirements=["C", "W", "A"])
+    for test, what in ((np.isnan, "NaN"), (np.isinf, "infinity")):
+        bad = test(arr)
+        if bad.any():
+            raise ValueError(f"Input {name} contains {what} ({int(bad.sum())} of {n_rows} weights, first at "
+                             f"index {int(np.argmax(bad))}); expected finite weights >= 0.")
+    bad = arr < 0
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"Negative values in data passed to `{name}`: {name}[{i}] = {arr[i]:g}; "
+                         f"weights must be >= 0.")
+    if not arr.any():
+        raise ValueError(f"Sample weights must contain at least one non-zero number ({name} is all zero).")
+    return arr
+
+
+def check_class_weight(value, name="class_weight"):
+    """None, "balanced", or a dict {class: weight} of finite weights >= 0;
+    returned as given (a dict is copied with float weights)."""
+    if value is None or (isinstance(value, str) and value == "balanced"):
+        return value
+    if isinstance(value, str):
+        check_choice(value, name, ("balanced",))
+    if not isinstance(value, dict):
+        raise TypeError(f"The {name!r} parameter must be None, 'balanced' or a dict {{class: weight}}. "
+                        f"Got {_describe(value)}.")
+    out = {}
+    for key, weight in value.items():
+        if isinstance(key, (bool, np.bool_)) or not isinstance(key, numbers.Integral):
+            raise TypeError(f"{name} keys must be class indices (integers); got the key {key!r}.")
+        out[int(key)] = check_float(weight, f"{name}[{key!r}]", low=0, low_inclusive=True)
+    return out
+
+
+def class_sample_weight(class_weight, Y, loss, name="class_weight"):
+    """Per-sample weights (float64 (n,)) that `class_weight` ("balanced" or a
+    dict) gives targets Y (n, k) already converted for `loss`, with
+    scikit-learn's ``compute_sample_weight`` rules: "balanced" weighs class c
+    by n / (classes present * count of c); a dict maps class -> weight (1
+    for a class it does not list). cross_entropy: the class of a row is its
+    one-hot position; bce: each output's 0/1 value, the weights of the
+    outputs multiplied (multi-label)."""
+    if loss == "cross_entropy":
+        hot = Y == 1
+        if not np.all(hot.sum(axis=1) == 1) or not np.all((Y == 0) | hot):
+            raise ValueError(f"{name} needs class targets (indices or one-hot rows); y holds probability rows.")
+        columns = [np.argmax(Y, axis=1)]
+        n_classes = Y.shape[1]
+    elif loss == "bce":
+        if not np.all((Y == 0) | (Y == 1)):
+            raise ValueError(f"{name} needs 0/1 targets for bce; y holds values strictly between 0 and 1.")
+        columns = [Y[:, j].astype(np.int64) for j in range(Y.shape[1])]
+        n_classes = 2
+    else:
+        raise ValueError(f"{name} applies to the classification losses 'bce' and 'cross_entropy'; "
+                         f"the loss is {loss!r}.")
+    if isinstance(class_weight, dict):
+        bad = [c for c in class_weight if not 0 <= c < n_classes]
+        if bad:
+            valid = "0 and 1" if n_classes == 2 else f"0..{n_classes - 1}"
+            raise ValueError(f"{name} has the class {bad[0]}, but the classes are {valid}.")
+    n = Y.shape[0]
+    weight = np.ones(n, dtype=np.float64)
+    for labels in columns:
+        counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+        if class_weight == "balanced":
+            present = np.count_nonzero(counts)
+            per_class = np.divide(n, present * counts, out=np.zeros(n_classes), where=counts > 0)
+        else:
+            per_class = np.array([class_weight.get(c, 1.0) for c in range(n_classes)])
+        weight *= per_class[labels]
+    return weight
