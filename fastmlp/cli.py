@@ -259,7 +259,7 @@ def _infer_task(y, output, name="the target"):
 
 
 def _metrics(model, X, y, task):
-    pred = np.asarray(model.predict(X), dtype=np.float64)
+    pred = np.asarray(model.predict_positional(X), dtype=np.float64)
     if task == "binary":
         correct = int(np.sum((pred[:, 0] > 0.5) == (y[:, 0] > 0.5)))
         return {"accuracy": correct / len(y), "correct": correct}
@@ -574,7 +574,7 @@ def _predict(args, out):
     model = mf.model
     X, _ = _inputs_for(mf, args.dataset, args.data, args.target)
     try:
-        pred = model.predict(X)
+        pred = model.predict_positional(X)      # the columns were matched by name above
     except (ValueError, TypeError) as exc:
         raise CLIError(str(exc)) from None
     task = mf.metadata.get("task")

@@ -104,7 +104,8 @@ def formula(model, names=None, precision=4, output_names=None):
     """The model written as formulas over named inputs, one line per output:
     ``y = sigmoid(0.53*relu(1.2*x1 - 0.8*x2 + 0.1) + ... - 0.4)``.
 
-    names : input names (default x1, x2, ...); turned into identifiers.
+    names : input names (default the model's feature_names_in_ when it was
+        trained on a data frame, else x1, x2, ...); turned into identifiers.
     precision : significant digits of each weight, or None for the exact
         (round-trip) value of every parameter.
     output_names : names of the outputs (default y, or y1, y2, ...).
@@ -120,6 +121,8 @@ def formula(model, names=None, precision=4, output_names=None):
     """
     if precision is not None:
         precision = check_int(precision, "precision", low=1)
+    if names is None and getattr(model, "feature_names_in_", None) is not None:
+        names = list(model.feature_names_in_)
     names = identifiers(names, model.n_features_in)
     if len(names) != model.n_features_in:
         raise ValueError(f"names has {len(names)} entries, but the model has {model.n_features_in} inputs.")
@@ -298,6 +301,7 @@ def trace(model, x, y, loss=None, lr=0.1, names=None):
     lossobj.check_model(model)
     lr = check_float(lr, "lr", low=0)
     work = model.copy()
+    work.feature_names_in_ = None                    # x is given as numbers, in the model's order
     X = work.check_input(_as_rows(x), "x")
     target_in = np.asarray(y)
     if lossobj.name == "cross_entropy" and work.n_outputs > 1 and target_in.ndim <= 1 \

@@ -17,7 +17,7 @@ from .init import get as get_init
 from .layers import ACTIVATIONS, Layer, Linear, Softmax, layer_from_config
 from .losses import get_loss
 from .validation import (as_matrix, as_sample_weight, as_targets, check_bool, check_choice, check_dtype,
-                         check_float, check_int, check_seed)
+                         check_feature_names, check_float, check_int, check_seed, feature_names_of)
 
 PREDICT_BLOCK = 512
 _NO_WEIGHTS = np.zeros(0, dtype=np.float64)  # the kernels' sample weights of an unweighted call
@@ -73,6 +73,9 @@ class Model:
         self.init = get_init(init)
         self.seed = check_seed(seed)
         self.layers = layers
+        # The column names of the data frame the model was trained on (set by
+        # Trainer.fit and kept in model files); None when trained on arrays.
+        self.feature_names_in_ = None
 
         rows = []
         offset = 0
@@ -136,6 +139,16 @@ class Model:
         """Validate X for this model and return it normalised for the kernels."""
         return as_matrix(X, name, self.dtype, n_features=self.n_features_in)
 
+    def check_feature_names(self, X, reset=False):
+        """Check a data frame's column names against feature_names_in_ as
+        scikit-learn does (other names or another order: ValueError; names
+        on one side only: a warning). reset=True (training) records them
+        when the model has none yet."""
+        if reset and self.feature_names_in_ is None:
+            self.feature_names_in_ = feature_names_of(X)
+            return
+        check_feature_names(self.feature_names_in_, X)
+
     def check_target(self, y, n_rows, loss=None, name="y"):
         """Validate targets for this model and loss; returns (n_rows, n_outputs)."""
         return as_targets(y, name, self.dtype, n_rows, self.n_outputs, loss=loss)
@@ -143,6 +156,16 @@ class Model:
     def predict(self, X):
         """Outputs for X (n, n_features_in) -> (n, n_outputs), inference only:
         nothing is kept for backward."""
+        self.check_feature_names(X)
+        return self._predict(X)
+
+    def predict_positional(self, X):
+        """predict without the check of a frame's column names: for callers
+        that have put the columns in the model's order themselves (the
+        command line matches them by name, plots evaluate grids)."""
+        return self._predict(X)
+
+    def _predict(self, X):
         X = self.check_input(X)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         K.predict_into(self.params, self.layout, X, out, PREDICT_BLOCK)
@@ -151,13 +174,14 @@ class Model:
             warnings.warn(f"predict produced {bad} NaN or infinite output value{'s' if bad > 1 else ''}: "
                           f"an activation overflowed {np.dtype(self.dtype).name} (largest |X| is "
                           f"{float(np.abs(X).max()):.3g}). Scale the inputs or use float64.",
-                          RuntimeWarning, stacklevel=2)
+                          RuntimeWarning, stacklevel=3)
         return out
 
     __call__ = predict
 
     def forward(self, X):
         """Outputs for X, layer by layer, keeping what backward() needs."""
+        self.check_feature_names(X)
         out = self.check_input(X)
         for layer in self.layers:
             out = layer._forward(out)
@@ -188,6 +212,7 @@ class Model:
         and the penalty by the weight sum, as scikit-learn does."""
         lossobj = get_loss(loss)
         lossobj.check_model(self)
+        self.check_feature_names(X)
         X = self.check_input(X)
         Y = self.check_target(y, X.shape[0], loss=lossobj.name)
         alpha = check_float(alpha, "alpha", low=0, low_inclusive=True)
@@ -209,6 +234,7 @@ class Model:
         # joblib may hand back read-only memory maps; the kernels write in place.
         for key in ("params", "grads"):
             state[key] = np.require(state[key], requirements=["C", "W", "A"])
+        state.setdefault("feature_names_in_", None)
         self.__dict__.update(state)
         self.layers = [layer_from_config(c) for c in configs]
         self._bind_layers()
@@ -221,6 +247,7 @@ class Model:
         clone.params[...] = self.params
         clone.init = self.init
         clone.seed = self.seed
+        clone.feature_names_in_ = None if self.feature_names_in_ is None else self.feature_names_in_.copy()
         return clone
 
     def summary(self):

@@ -271,11 +271,23 @@ class Trainer:
             zero), scikit-learn's semantics: each batch's loss is the weighted
             average of its samples' losses, and its gradient and the penalty
             are divided by the batch's weight sum. The history's epoch loss
-            is the mean of the batch losses, each counting by its rows."""
+            is the mean of the batch losses, each counting by its rows.
+
+        X may be a data frame (pandas, polars): the first fit of a model on
+        one records its column names in ``model.feature_names_in_`` (kept in
+        model files); later fits and predictions check them as scikit-learn
+        does. y may be a Series, a frame with one column per output, or a
+        pandas categorical (its codes are the class indices)."""
         model = self.model
-        X = model.check_input(X)
-        Y = model.check_target(y, X.shape[0], loss=self.loss.name)
-        W = self.sample_weight(Y, sample_weight)
+        names_before = model.feature_names_in_
+        model.check_feature_names(X, reset=True)
+        try:
+            X = model.check_input(X)
+            Y = model.check_target(y, X.shape[0], loss=self.loss.name)
+            W = self.sample_weight(Y, sample_weight)
+        except BaseException:
+            model.feature_names_in_ = names_before
+            raise
         epochs = self.epochs if epochs is None else check_int(epochs, "epochs", low=0)
         n = X.shape[0]
         settings, batch, shuffle = self.engine_settings(n)

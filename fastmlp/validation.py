@@ -226,14 +226,33 @@ def as_matrix(value, name, dtype, n_features=None, owner="the model"):
     return _convert(arr, name, dtype)
 
 
+def _category_codes(value, name):
+    """The integer codes of a pandas categorical (a Series or Categorical),
+    i.e. the class indices in the order of its categories; None for anything
+    else. A missing value (code -1) is an error."""
+    dtype = getattr(value, "dtype", None)
+    if getattr(dtype, "name", None) != "category":
+        return None
+    codes = value.cat.codes if hasattr(value, "cat") else value.codes
+    codes = np.asarray(codes, dtype=np.int64)
+    if (codes < 0).any():
+        i = int(np.argmax(codes < 0))
+        raise ValueError(f"{name} is categorical with a missing value at position {i}; "
+                         f"expected a category for every sample.")
+    return codes
+
+
 def as_targets(value, name, dtype, n_rows, n_outputs, loss=None):
     """Validate targets for a model with `n_outputs` outputs and return them as a
     C-contiguous (n_rows, n_outputs) array of `dtype`.
 
     A 1-D y is accepted for a single output; for cross-entropy a 1-D array of
-    integer class indices is turned into one-hot rows.
+    integer class indices is turned into one-hot rows. A pandas categorical
+    (Series or Categorical) stands for its codes: the index of each value's
+    category, in the order of the categories.
     """
-    arr = _to_array(value, name)
+    codes = _category_codes(value, name)
+    arr = codes if codes is not None else _to_array(value, name)
     if arr.ndim == 0 or arr.ndim > 2:
         raise ValueError(f"Expected a 1-D or 2-D array for {name}, got shape {arr.shape}.")
     if arr.shape[0] != n_rows:
@@ -380,3 +399,57 @@ def class_sample_weight(class_weight, Y, loss, name="class_weight"):
             per_class = np.array([class_weight.get(c, 1.0) for c in range(n_classes)])
         weight *= per_class[labels]
     return weight
+
+
+def feature_names_of(X):
+    """The column names of a data frame (anything with `columns`, e.g.
+    pandas or polars) when they are all strings, as an object array, as
+    scikit-learn's feature_names_in_; None for arrays and for frames whose
+    names are not strings (integer column labels, say). Mixed string and
+    non-string names are an error, as in scikit-learn."""
+    columns = getattr(X, "columns", None)
+    if columns is None or isinstance(X, np.ndarray) or not hasattr(X, "shape"):
+        return None
+    names = np.asarray(list(columns), dtype=object)
+    if names.size == 0:
+        return None
+    kinds = sorted({type(v).__qualname__ for v in names})
+    if len(kinds) > 1 and "str" in kinds:
+        raise TypeError(f"Feature names are only supported if all input features have string names, but "
+                        f"the columns have the types {kinds}. Convert them all to strings, e.g. "
+                        f"X.columns = X.columns.astype(str), or give an array without names.")
+    return names if kinds == ["str"] else None
+
+
+def check_feature_names(expected, X, owner="the model"):
+    """scikit-learn's checks of a frame's column names against the names a
+    model was trained with (`expected`, None when trained without): a frame
+    with other names, or names in another order, is a ValueError; names on
+    one side only is a UserWarning. Columns are always taken by position."""
+    import warnings
+    given = feature_names_of(X)
+    if expected is None and given is None:
+        return
+    if expected is None:
+        warnings.warn(f"X has feature names, but {owner} was trained without feature names.", UserWarning,
+                      stacklevel=3)
+        return
+    if given is None:
+        warnings.warn(f"X does not have valid feature names, but {owner} was trained with feature names "
+                      f"({', '.join(map(str, expected[:5]))}{', ...' if len(expected) > 5 else ''}).",
+                      UserWarning, stacklevel=3)
+        return
+    if len(given) == len(expected) and np.all(given == expected):
+        return
+    unseen = sorted(set(given) - set(expected))
+    missing = sorted(set(expected) - set(given))
+    parts = ["The feature names should match those that were passed during fit."]
+    if unseen:
+        parts.append(f"Feature names unseen at fit time: {', '.join(unseen[:5])}{', ...' if len(unseen) > 5 else ''}.")
+    if missing:
+        parts.append(f"Feature names seen at fit time, yet now missing: "
+                     f"{', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}.")
+    if not unseen and not missing:
+        parts.append(f"Feature names must be in the same order as they were in fit: "
+                     f"{', '.join(map(str, expected))}.")
+    raise ValueError(" ".join(parts))

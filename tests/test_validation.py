@@ -162,6 +162,17 @@ SW_CASES = [
 ]
 
 
+def _pd():
+    return pytest.importorskip("pandas")
+
+
+def _named(columns=("a", "b")):
+    """A model trained on a data frame with these column names."""
+    m = binary()
+    m.feature_names_in_ = np.array(columns, dtype=object)
+    return m
+
+
 def _hyper(**kw):
     return lambda: fm.Trainer(binary(), **kw)
 
@@ -318,6 +329,18 @@ OTHER_CASES = [
      ValueError, ["loss='poisson' needs targets y >= 0", "-2", "index 2"]),
     ("classifier-class-weight", lambda: _estimator("MLPClassifier", class_weight="even").fit(X4, [0, 1, 1, 0]),
      ValueError, ["class_weight", "'balanced'"]),
+    # data frames
+    ("frame-mixed-column-names", lambda: binary().predict(_pd().DataFrame(X4, columns=["a", 1])), TypeError,
+     ["Feature names are only supported if all input features have string names", "['int', 'str']"]),
+    ("frame-other-names", lambda: _named().predict(_pd().DataFrame(X4, columns=["a", "c"])), ValueError,
+     ["feature names should match", "unseen at fit time: c", "missing: b"]),
+    ("frame-other-order", lambda: _named().predict(_pd().DataFrame(X4, columns=["b", "a"])), ValueError,
+     ["same order as they were in fit: a, b"]),
+    ("frame-other-names-in-fit", lambda: fm.Trainer(_named(), batch_size=4).fit(
+        _pd().DataFrame(X4, columns=["x", "y"]), Y4), ValueError, ["feature names should match", "x, y"]),
+    ("categorical-y-missing", lambda: fm.Trainer(multi(), loss="cross_entropy", batch_size=4).fit(
+        X4, _pd().Categorical(["a", "b", None, "c"])), ValueError,
+     ["y is categorical with a missing value at position 2"]),
     # the Trainer's setters and run_epochs
     ("lr-setter", lambda: setattr(fm.Trainer(binary()), "lr", 0.0), ValueError, ["'lr'", "> 0", "Got 0.0"]),
     ("batch-size-setter", lambda: setattr(fm.Trainer(binary()), "batch_size", -2), ValueError,
