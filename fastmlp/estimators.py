@@ -51,7 +51,7 @@ from . import kernels as K
 from .layers import Linear
 from .model import MLP
 from .trainer import Trainer, TrainingDiverged
-from .validation import as_sample_weight, check_dtype
+from .validation import SparseRows, as_sample_weight, as_sparse_rows, check_dtype, is_sparse
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -62,6 +62,8 @@ _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "
 _OUTPUTS = {"logistic": ("sigmoid", "bce"), "softmax": ("softmax", "cross_entropy"),
             "identity": ("identity", "half_mse"), "exp": ("exp", "poisson")}
 _NO_WEIGHTS = np.zeros(0, dtype=np.float64)  # the engine's sample weights of an unweighted run
+_NO_ORDER = np.zeros(0, dtype=np.int64)      # the engine's sample order: as the data is
+_SPARSE_FORMATS = ["csr", "csc"]             # scipy's MLP takes these; others are converted to CSR
 _NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain large "
                "values and need to be preprocessed.")
 
@@ -243,7 +245,12 @@ class _BaseMLP(BaseEstimator):
                                  f"set warm_start=False to start a new network.")
             self.n_outputs_ = Y.shape[1]
         dtype = self._model.dtype
-        X = np.require(X, dtype, ["C", "W", "A"])
+        # A sparse X stays a scipy matrix until split for early stopping; then
+        # each part becomes SparseRows, read in place by the engine.
+        if is_sparse(X):
+            X = X.tocsr()  # rows are what the engine and the validation split take
+        else:
+            X = np.require(X, dtype, ["C", "W", "A"])
         Y = np.require(Y, dtype, ["C", "W", "A"])
         if self.solver in _STOCHASTIC_SOLVERS:
             self._fit_stochastic(X, Y, W, incremental)
@@ -268,20 +275,21 @@ class _BaseMLP(BaseEstimator):
                        beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
                        alpha=self.alpha, per_sample=True)
 
-    def _one_epoch(self, tr, X, Y, W):
-        """One epoch over X, Y (validated, in the model's dtype, in order) with
-        sample weights W (empty: unweighted) as a single engine call, with
-        the Trainer's settings and optimizer state (Trainer.run_epochs: no
-        per-call checks and bookkeeping, which cost as much as the epoch
-        itself on small data). Returns the per-sample loss."""
+    def _one_epoch(self, tr, X, Y, W, order=_NO_ORDER):
+        """One epoch over X, Y (validated, in the model's dtype, in order, or
+        in `order`) with sample weights W (empty: unweighted) as a single
+        engine call, with the Trainer's settings and optimizer state
+        (Trainer.run_epochs: no per-call checks and bookkeeping, which cost as
+        much as the epoch itself on small data). Returns the per-sample loss."""
         try:
-            return float(tr.run_epochs(X, Y, 1, W)[0])
+            return float(tr.run_epochs(X, Y, 1, W, order)[0])
         except TrainingDiverged:
             raise _Diverged() from None
 
-    def _run_epochs(self, tr, X, Y, W, epochs):
-        """Train `epochs` epochs over X, Y (weights W) in their order. Returns
-        (the epoch losses in scikit-learn's convention, interrupted?)."""
+    def _run_epochs(self, tr, X, Y, W, epochs, order=None):
+        """Train `epochs` epochs over X, Y (weights W) in their order, or in
+        `order` (one epoch; sparse X, which is not copied to shuffle it).
+        Returns (the epoch losses in scikit-learn's convention, interrupted?)."""
         scale = 1.0 / self.n_outputs_ if self._loss_name == "half_mse" else 1.0
         if self._split_penalty():
             n, batch = X.shape[0], tr.batch_size
@@ -290,16 +298,21 @@ class _BaseMLP(BaseEstimator):
                 for start in range(0, n, batch):
                     stop = min(start + batch, n)
                     rows = stop - start
-                    Wb = W[start:stop] if W.shape[0] else W
+                    idx = slice(start, stop) if order is None else order[start:stop]
+                    if isinstance(X, SparseRows):
+                        Xb = X.take(np.arange(start, stop) if order is None else idx)
+                    else:
+                        Xb = X[idx]
+                    Wb = W[idx] if W.shape[0] else W
                     pen = self._penalty(self._weight_total(Wb, rows))
                     tr.batch_size = rows
-                    value = self._one_epoch(tr, X[start:stop], Y[start:stop], Wb)
+                    value = self._one_epoch(tr, Xb, np.ascontiguousarray(Y[idx]), np.ascontiguousarray(Wb))
                     total += ((value - pen) * scale + pen) * rows
             finally:
                 tr.batch_size = batch
             return np.array([total / n]), False
         if epochs == 1:
-            return np.array([self._one_epoch(tr, X, Y, W) * scale]), False
+            return np.array([self._one_epoch(tr, X, Y, W, _NO_ORDER if order is None else order) * scale]), False
         # Several epochs: Trainer.fit runs them in ~50 ms chunks and answers Ctrl-C in between.
         interrupted = False
         try:
@@ -342,12 +355,12 @@ class _BaseMLP(BaseEstimator):
             if X_val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                                  "or the size of your dataset.")
-            X_train = np.ascontiguousarray(X_train)
+            X_train = self._engine_input(X_train)
             Y_train = np.ascontiguousarray(Y_train)
-            X_val = np.ascontiguousarray(X_val)
+            X_val = self._engine_input(X_val)
             W_train = np.ascontiguousarray(W_train)
         else:
-            X_train, Y_train, X_val, y_val = X, Y, None, None
+            X_train, Y_train, X_val, y_val = self._engine_input(X), Y, None, None
             W_train, W_val = W, None
 
         n_samples = X_train.shape[0]
@@ -364,7 +377,9 @@ class _BaseMLP(BaseEstimator):
 
         sample_idx = np.arange(n_samples)
         weighted = W_train.shape[0] > 0
-        if self.shuffle:
+        sparse = isinstance(X_train, SparseRows)
+        order = None
+        if self.shuffle and not sparse:
             Xe, Ye = np.empty_like(X_train), np.empty_like(Y_train)
             We = np.empty_like(W_train)
         self.n_iter_ = 0
@@ -378,14 +393,17 @@ class _BaseMLP(BaseEstimator):
                     perm = np.arange(n_samples)
                     self._random_state.shuffle(perm)
                     sample_idx = sample_idx[perm]
-                    np.take(X_train, sample_idx, axis=0, out=Xe)
-                    np.take(Y_train, sample_idx, axis=0, out=Ye)
-                    if weighted:
-                        np.take(W_train, sample_idx, out=We)
+                    if sparse:  # the engine reads the rows in this order; nothing is copied
+                        Xe, Ye, We, order = X_train, Y_train, W_train, np.ascontiguousarray(sample_idx, np.int64)
+                    else:
+                        np.take(X_train, sample_idx, axis=0, out=Xe)
+                        np.take(Y_train, sample_idx, axis=0, out=Ye)
+                        if weighted:
+                            np.take(W_train, sample_idx, out=We)
                 else:
                     Xe, Ye, We = X_train, Y_train, W_train
                 try:
-                    losses, interrupted = self._run_epochs(tr, Xe, Ye, We, count)
+                    losses, interrupted = self._run_epochs(tr, Xe, Ye, We, count, order)
                 except _Diverged:
                     if early_stopping:
                         self._model.params[...] = self._best_params
@@ -410,6 +428,13 @@ class _BaseMLP(BaseEstimator):
             warnings.warn("Training interrupted by user.")
         if early_stopping:
             self._model.params[...] = self._best_params
+
+    def _engine_input(self, X):
+        """X in the form the engine reads: a C-contiguous array, or SparseRows
+        of the model's dtype for a sparse X."""
+        if is_sparse(X):
+            return as_sparse_rows(X, "X", self._model.dtype)
+        return np.ascontiguousarray(X)
 
     def _end_epoch(self, loss, n_samples, early_stopping, X_val, y_val, W_val):
         """scikit-learn's bookkeeping after an epoch; returns True to stop."""
@@ -493,6 +518,7 @@ class _BaseMLP(BaseEstimator):
         n, k = X.shape[0], self.n_outputs_
         split = loss == "half_mse" and k > 1
         weights = W if W.shape[0] else None
+        X = self._engine_input(X)
 
         def fun(x):
             model.params[order] = x
@@ -545,9 +571,14 @@ class _BaseMLP(BaseEstimator):
     def _forward(self, X):
         """Validated X -> network outputs (n, n_outputs)."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        X = validate_data(self, X, reset=False, accept_sparse=_SPARSE_FORMATS, dtype=(np.float64, np.float32))
         self._sync_attributes()
         return self._model.predict(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
 
     def __setstate__(self, state):
         super().__setstate__(state)
@@ -633,7 +664,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _validate_input(self, X, y, incremental, reset, dtype):
         """(X, encoded targets Y, the class weights of the samples or None)."""
-        X, y = validate_data(self, X, y, multi_output=True, dtype=dtype, reset=reset)
+        X, y = validate_data(self, X, y, accept_sparse=_SPARSE_FORMATS, multi_output=True, dtype=dtype, reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
@@ -783,7 +814,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return "exp" if self.loss == "poisson" else "identity"
 
     def _validate_input(self, X, y, incremental, reset, dtype):
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=dtype, reset=reset)
+        X, y = validate_data(self, X, y, accept_sparse=_SPARSE_FORMATS, multi_output=True, y_numeric=True,
+                             dtype=dtype, reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and y.size and y.min() < 0:

@@ -16,11 +16,24 @@ from . import kernels as K
 from .init import get as get_init
 from .layers import ACTIVATIONS, Layer, Linear, Softmax, layer_from_config
 from .losses import get_loss
-from .validation import (as_matrix, as_sample_weight, as_targets, check_bool, check_choice, check_dtype,
-                         check_feature_names, check_float, check_int, check_seed, feature_names_of)
+from .validation import (SparseRows, as_matrix, as_sample_weight, as_targets, check_bool, check_choice,
+                         check_dtype, check_feature_names, check_float, check_int, check_seed, feature_names_of)
 
 PREDICT_BLOCK = 512
 _NO_WEIGHTS = np.zeros(0, dtype=np.float64)  # the kernels' sample weights of an unweighted call
+_NO_INDEX = np.zeros(0, dtype=np.int64)      # the CSR index arrays of a dense input
+# per dtype: the CSR values of a dense input, and the dense X of a sparse one
+_NO_DATA = {np.dtype(t): (np.zeros(0, dtype=t), np.zeros((0, 0), dtype=t)) for t in (np.float32, np.float64)}
+
+
+def input_arrays(X, dtype):
+    """The kernels' input arguments (X, indptr, indices, data) for a checked
+    input: a dense X with empty CSR arrays, or an empty X with the CSR
+    arrays of SparseRows."""
+    no_data, no_X = _NO_DATA[np.dtype(dtype)]
+    if isinstance(X, SparseRows):
+        return no_X, X.indptr, X.indices, X.data
+    return X, _NO_INDEX, _NO_INDEX, no_data
 
 
 class Model:
@@ -135,9 +148,10 @@ class Model:
         return int(self.layout[-1, K.L_KIND])
 
     # -- computation -----------------------------------------------------------
-    def check_input(self, X, name="X"):
-        """Validate X for this model and return it normalised for the kernels."""
-        return as_matrix(X, name, self.dtype, n_features=self.n_features_in)
+    def check_input(self, X, name="X", accept_sparse=False):
+        """Validate X for this model and return it normalised for the kernels;
+        with accept_sparse, a scipy sparse X becomes validation.SparseRows."""
+        return as_matrix(X, name, self.dtype, n_features=self.n_features_in, accept_sparse=accept_sparse)
 
     def check_feature_names(self, X, reset=False):
         """Check a data frame's column names against feature_names_in_ as
@@ -155,7 +169,8 @@ class Model:
 
     def predict(self, X):
         """Outputs for X (n, n_features_in) -> (n, n_outputs), inference only:
-        nothing is kept for backward."""
+        nothing is kept for backward. X may be a scipy sparse matrix: the
+        first layer then reads its rows in place, never densified."""
         self.check_feature_names(X)
         return self._predict(X)
 
@@ -166,14 +181,17 @@ class Model:
         return self._predict(X)
 
     def _predict(self, X):
-        X = self.check_input(X)
+        X = self.check_input(X, accept_sparse=True)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        K.predict_into(self.params, self.layout, X, out, PREDICT_BLOCK)
+        Xd, indptr, indices, data = input_arrays(X, self.dtype)
+        K.predict_into(self.params, self.layout, Xd, indptr, indices, data, out, PREDICT_BLOCK)
         if not np.isfinite(out).all():  # finite inputs, yet an overflow inside: say so
             bad = int((~np.isfinite(out)).sum())
+            values = X.data if isinstance(X, SparseRows) else X
+            largest = float(np.abs(values).max()) if values.size else 0.0
             warnings.warn(f"predict produced {bad} NaN or infinite output value{'s' if bad > 1 else ''}: "
                           f"an activation overflowed {np.dtype(self.dtype).name} (largest |X| is "
-                          f"{float(np.abs(X).max()):.3g}). Scale the inputs or use float64.",
+                          f"{largest:.3g}). Scale the inputs or use float64.",
                           RuntimeWarning, stacklevel=3)
         return out
 
@@ -209,18 +227,20 @@ class Model:
         forms. per_sample=True sums mse/half_mse/bce/poisson over outputs
         (scikit-learn). sample_weight (None, a number or one weight >= 0 per
         sample) makes the loss the weighted average and divides the gradient
-        and the penalty by the weight sum, as scikit-learn does."""
+        and the penalty by the weight sum, as scikit-learn does. X may be a
+        scipy sparse matrix."""
         lossobj = get_loss(loss)
         lossobj.check_model(self)
         self.check_feature_names(X)
-        X = self.check_input(X)
+        X = self.check_input(X, accept_sparse=True)
         Y = self.check_target(y, X.shape[0], loss=lossobj.name)
         alpha = check_float(alpha, "alpha", low=0, low_inclusive=True)
         per_sample = check_bool(per_sample, "per_sample")
         W = as_sample_weight(sample_weight, X.shape[0])
         W = _NO_WEIGHTS if W is None or np.all(W == 1.0) else W
-        return float(K.loss_and_gradient(self.params, self.grads, self.layout, lossobj.kind, X, Y, W,
-                                         lossobj.clip_eps(self.dtype), alpha, per_sample))
+        Xd, indptr, indices, data = input_arrays(X, self.dtype)
+        return float(K.loss_and_gradient(self.params, self.grads, self.layout, lossobj.kind, Xd, indptr, indices,
+                                         data, Y, W, lossobj.clip_eps(self.dtype), alpha, per_sample))
 
     # -- pickling: rebuild the layer views into the flat buffers ---------------
     def __getstate__(self):

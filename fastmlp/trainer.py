@@ -17,7 +17,7 @@ import numpy as np
 
 from . import kernels as K
 from .losses import get_loss
-from .model import Model
+from .model import Model, input_arrays
 from .optim import get_optimizer
 from .validation import (as_sample_weight, check_bool, check_class_weight, check_float, check_int, check_seed,
                          class_sample_weight)
@@ -26,6 +26,7 @@ CHUNK_SECONDS = 0.05
 MAX_DRAWS = 1 << 20  # shuffle draws held at once: 8 MB
 _NO_DRAWS = np.zeros((0, 0), dtype=np.float64)  # shuffle_u of an unshuffled run
 _NO_WEIGHTS = np.zeros(0, dtype=np.float64)  # W of an unweighted run
+_NO_ORDER = np.zeros(0, dtype=np.int64)      # the engine's order_in: samples in their order
 
 
 class TrainingDiverged(FloatingPointError):
@@ -215,12 +216,13 @@ class Trainer:
                                      **self.optimizer.engine_fields())
         return settings, batch, shuffle
 
-    def _call_engine(self, X, Y, W, draws, settings, epoch_loss, status):
+    def _call_engine(self, X, Y, W, draws, settings, epoch_loss, status, order=_NO_ORDER):
         """One call of the compiled engine: len(epoch_loss) epochs."""
         model, opt = self.model, self.optimizer
         opt.init_state(model.n_params, model.dtype)
-        K.train_epochs(model.params, model.grads, model.layout, X, Y, W, draws, settings, opt.first_moment,
-                       opt.second_moment, opt.step, epoch_loss, status)
+        Xd, indptr, indices, data = input_arrays(X, model.dtype)
+        K.train_epochs(model.params, model.grads, model.layout, Xd, indptr, indices, data, Y, W, order, draws,
+                       settings, opt.first_moment, opt.second_moment, opt.step, epoch_loss, status)
 
     def sample_weight(self, Y, sample_weight=None):
         """The engine's weights for targets Y (checked, (n, k)): sample_weight
@@ -240,21 +242,22 @@ class Trainer:
             return _NO_WEIGHTS
         return W
 
-    def run_epochs(self, X, Y, epochs=1, W=_NO_WEIGHTS):
+    def run_epochs(self, X, Y, epochs=1, W=_NO_WEIGHTS, order=_NO_ORDER):
         """Train `epochs` epochs over X, Y in one compiled call, in their order
         (no shuffling, no progress, no Ctrl-C handling) and return the epoch
         losses (float64, one per epoch run). For arrays already checked and
         converted (``model.check_input``/``check_target``: C-contiguous, in the
-        model's dtype; W from ``sample_weight``), where ``fit``'s per-call
-        work would cost as much as a short run, e.g. scikit-learn's one epoch
-        at a time. Raises TrainingDiverged, with the weights of the last
-        finite epoch kept."""
+        model's dtype, or SparseRows; W from ``sample_weight``), where
+        ``fit``'s per-call work would cost as much as a short run, e.g.
+        scikit-learn's one epoch at a time. order (n,) int64, if given, is the
+        sample order of every epoch (the data is not copied). Raises
+        TrainingDiverged, with the weights of the last finite epoch kept."""
         epochs = check_int(epochs, "epochs", low=1)
         n = X.shape[0]
         settings, _, _ = self.engine_settings(n)
         losses = np.empty(epochs, dtype=np.float64)
         status = np.zeros(2, dtype=np.int64)
-        self._call_engine(X, Y, W, _NO_DRAWS, settings._replace(shuffle=False), losses, status)
+        self._call_engine(X, Y, W, _NO_DRAWS, settings._replace(shuffle=False), losses, status, order)
         ran = int(status[K.S_EPOCHS])
         if status[K.S_STOP] == K.STOP_DIVERGED:
             raise TrainingDiverged(f"Training diverged in epoch {ran + 1} of this run: the loss or a parameter "
@@ -273,6 +276,9 @@ class Trainer:
             are divided by the batch's weight sum. The history's epoch loss
             is the mean of the batch losses, each counting by its rows.
 
+        X may be a scipy sparse matrix (CSR, CSC, ...): the first layer reads
+        each batch's rows from its CSR arrays, and X is never densified.
+
         X may be a data frame (pandas, polars): the first fit of a model on
         one records its column names in ``model.feature_names_in_`` (kept in
         model files); later fits and predictions check them as scikit-learn
@@ -282,7 +288,7 @@ class Trainer:
         names_before = model.feature_names_in_
         model.check_feature_names(X, reset=True)
         try:
-            X = model.check_input(X)
+            X = model.check_input(X, accept_sparse=True)
             Y = model.check_target(y, X.shape[0], loss=self.loss.name)
             W = self.sample_weight(Y, sample_weight)
         except BaseException:

@@ -8,6 +8,7 @@ per dtype, never once per call), and scalars come out as plain ``float`` or
 
 import difflib
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 
@@ -136,14 +137,107 @@ def _object_to_float(arr, name):
         raise
 
 
+def is_sparse(value):
+    """Whether value is a scipy sparse matrix or array (or fastmlp's SparseRows)."""
+    return isinstance(value, SparseRows) or (hasattr(value, "tocsr") and hasattr(value, "nnz"))
+
+
+class SparseRows(NamedTuple):
+    """A validated sparse matrix as the kernels take it: the CSR arrays, with
+    int64 indptr (n + 1,) and indices (nnz,), and data (nnz,) of the model's
+    dtype, all C-contiguous; shape (n, d)."""
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    shape: tuple
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def nbytes(self):
+        return self.indptr.nbytes + self.indices.nbytes + self.data.nbytes
+
+    def take(self, rows):
+        """The rows `rows` (int64 indices), in that order, as a new SparseRows."""
+        rows = np.asarray(rows, dtype=np.int64)
+        lengths = self.indptr[rows + 1] - self.indptr[rows]
+        indptr = np.zeros(rows.size + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        # Entry q of the result is entry (row start + position within the row) of self.
+        pos = np.arange(indptr[-1], dtype=np.int64) - np.repeat(indptr[:-1], lengths)
+        src = np.repeat(self.indptr[rows], lengths) + pos
+        return SparseRows(indptr, self.indices[src], self.data[src], (rows.size, self.shape[1]))
+
+
+def as_sparse_rows(value, name, dtype, n_features=None, owner="the model"):
+    """Validate a scipy sparse matrix (CSR, CSC or any other format, which is
+    converted to CSR) and return it as SparseRows: values real and finite in
+    `dtype`, indices int64 and within the columns, the structure consistent.
+    Its values are never densified; the only copies are a format conversion,
+    int32 indices widened to int64 and values converted to `dtype`."""
+    if isinstance(value, SparseRows):
+        if value.data.dtype == dtype:
+            if n_features is not None and value.shape[1] != n_features:
+                s = "" if value.shape[1] == 1 else "s"
+                raise ValueError(f"{name} has {value.shape[1]} feature{s}, but {owner} expects {n_features}.")
+            return value
+        return SparseRows(value.indptr, value.indices, _convert(value.data, name, dtype), value.shape)
+    shape = tuple(value.shape)
+    if len(shape) != 2:
+        raise ValueError(f"Expected a 2-D array for {name}, got a sparse array of shape {shape}.")
+    if getattr(value, "format", None) != "csr":
+        value = value.tocsr()
+    if shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {shape}); at least one sample is required.")
+    if shape[1] == 0:
+        raise ValueError(f"{name} has 0 features (shape {shape}); at least one is required.")
+    if n_features is not None and shape[1] != n_features:
+        s = "" if shape[1] == 1 else "s"
+        raise ValueError(f"{name} has {shape[1]} feature{s}, but {owner} expects {n_features}.")
+    n, d = shape
+    indptr = np.require(value.indptr, dtype=np.int64, requirements=["C", "W", "A"])
+    nnz = int(indptr[-1]) if indptr.shape == (n + 1,) else -1
+    if nnz < 0 or indptr[0] != 0 or value.indices.shape[0] < nnz or value.data.shape[0] < nnz \
+            or np.any(indptr[1:] < indptr[:-1]):
+        raise ValueError(f"{name} is a sparse matrix with an inconsistent structure (indptr, indices and data "
+                         f"do not agree); rebuild it, e.g. with scipy.sparse.csr_matrix({name}.toarray()).")
+    indices = np.require(value.indices[:nnz], dtype=np.int64, requirements=["C", "W", "A"])
+    if nnz and (indices.min() < 0 or indices.max() >= d):
+        raise ValueError(f"{name} is a sparse matrix with column indices outside 0..{d - 1}.")
+    data = original = value.data[:nnz]
+    kind = data.dtype.kind
+    if kind == "c":
+        raise TypeError(f"{name} must be real numbers; complex values are not supported (dtype {data.dtype}).")
+    if kind not in "fiub":
+        raise TypeError(f"{name} must be numeric; got a sparse matrix of dtype {data.dtype}.")
+    with np.errstate(over="ignore", invalid="ignore"):
+        data = np.require(data, dtype=dtype, requirements=["C", "W", "A"])
+    bad = ~np.isfinite(data)
+    if bad.any():
+        count, p = int(bad.sum()), int(np.argmax(bad))
+        row = int(np.searchsorted(indptr, p, side="right") - 1)
+        s = "s" if count > 1 else ""
+        where = f"first at index ({row}, {int(indices[p])})"
+        if original.dtype != data.dtype and np.isfinite(original[p]):
+            raise ValueError(f"{name} contains {count} value{s} too large for {data.dtype} or not finite ({where}: "
+                             f"{float(original[p]):g}); {data.dtype} holds magnitudes up to "
+                             f"{float(np.finfo(data.dtype).max):.3g}. Scale the data or use dtype=float64.")
+        raise ValueError(f"{name} contains {count} NaN or infinite value{s} ({where}); expected only finite "
+                         f"numbers.")
+    return SparseRows(indptr, indices, data, (n, d))
+
+
 def _to_array(value, name):
     if isinstance(value, np.ndarray):
         arr = value
     elif value is None:
         raise TypeError(f"{name} must be an array-like of numbers; got None.")
-    elif hasattr(value, "toarray") and hasattr(value, "nnz"):
-        raise TypeError(f"{name} is a sparse matrix ({type(value).__name__}); fastmlp needs a dense array. "
-                        f"Convert it with {name}.toarray().")
+    elif is_sparse(value):
+        raise TypeError(f"{name} is a sparse matrix ({type(value).__name__}); this needs a dense array "
+                        f"(predict, Trainer.fit and loss_and_gradient take sparse X). Convert it with "
+                        f"{name}.toarray().")
     else:
         try:
             arr = np.asarray(value)
@@ -207,9 +301,13 @@ def as_values(value, name, shape, dtype=np.float64):
     return _convert(arr, name, dtype)
 
 
-def as_matrix(value, name, dtype, n_features=None, owner="the model"):
+def as_matrix(value, name, dtype, n_features=None, owner="the model", accept_sparse=False):
     """Validate a 2-D input matrix and return it C-contiguous, writeable, of
-    `dtype`. `owner` names what expects `n_features` in the error message."""
+    `dtype`. `owner` names what expects `n_features` in the error message.
+    accept_sparse: a scipy sparse matrix is returned as SparseRows
+    (as_sparse_rows) instead of refused."""
+    if accept_sparse and is_sparse(value):
+        return as_sparse_rows(value, name, dtype, n_features, owner)
     arr = _to_array(value, name)
     if arr.ndim == 1:
         raise ValueError(f"Expected a 2-D array for {name}, got a 1-D array of shape {arr.shape}. "

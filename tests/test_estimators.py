@@ -90,9 +90,10 @@ def _expected_failures(estimator):
     if estimator.get_params().get("batch_size") == 16:
         # Minibatches of repeated rows are not the weighted minibatches (scikit-learn
         # runs this check on its MLPRegressor with full batches only).
-        return {"check_sample_weight_equivalence_on_dense_data":
-                "minibatch SGD: repeated rows fall into other batches than their weights (scikit-learn's "
-                "MLPRegressor with these parameters fails it too)"}
+        reason = ("minibatch SGD: repeated rows fall into other batches than their weights (scikit-learn's "
+                  "MLPRegressor with these parameters fails it too)")
+        return {"check_sample_weight_equivalence_on_dense_data": reason,
+                "check_sample_weight_equivalence_on_sparse_data": reason}
     return {}
 
 

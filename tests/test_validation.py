@@ -81,9 +81,34 @@ X_CASES = [
 ]
 
 
-def _sparse():
+def _sparse(X=X4, **kw):
     sparse = pytest.importorskip("scipy.sparse")
-    return sparse.csr_matrix(X4)
+    return sparse.csr_matrix(X, **kw)
+
+
+def _bad_structure():
+    sparse = pytest.importorskip("scipy.sparse")
+    m = sparse.csr_matrix(X4)
+    m.indices[0] = 7          # a column index beyond the 2 columns
+    return m
+
+
+# Entry points that take a sparse X: each must refuse bad sparse X the same way.
+SPARSE_ENTRIES = {
+    "fit": lambda X: fm.Trainer(binary(), epochs=1, batch_size=4).fit(X, Y4),
+    "predict": lambda X: binary().predict(X),
+    "loss_and_gradient": lambda X: binary().loss_and_gradient(X, Y4, "bce"),
+}
+
+# (id, make bad sparse X, exception, key words)
+SPARSE_CASES = [
+    ("nan", lambda: _sparse(X_with((2, 1), (3, 0))), ValueError, ["X", "2 NaN or infinite values", "(2, 1)"]),
+    ("wrong-features", lambda: _sparse(np.ones((4, 3))), ValueError, ["X has 3 features", "expects 2"]),
+    ("empty", lambda: _sparse(np.zeros((0, 2))), ValueError, ["X", "empty", "(0, 2)"]),
+    ("zero-features", lambda: _sparse(np.zeros((4, 0))), ValueError, ["X", "0 features"]),
+    ("column-out-of-range", _bad_structure, ValueError, ["X", "sparse matrix", "column indices outside 0..1"]),
+    ("complex", lambda: _sparse(X4.astype(complex)), TypeError, ["X", "complex"]),
+]
 
 
 # Entry points that take targets, with the name the messages use for them.
@@ -293,7 +318,8 @@ OTHER_CASES = [
      ValueError, ["pred", "NaN"]),
     ("loss-shapes", lambda: fm.get_loss("mse").forward(np.zeros((3, 2)), np.zeros((3, 1))), ValueError,
      ["target has 1 outputs", "2"]),
-    ("sparse-X", lambda: binary().predict(_sparse()), TypeError, ["X", "sparse", "toarray"]),
+    ("sparse-X-forward", lambda: binary().forward(_sparse()), TypeError,
+     ["X", "sparse", "needs a dense array", "predict, Trainer.fit and loss_and_gradient take sparse X", "toarray"]),
     ("too-large-for-float32", lambda: binary(dtype=np.float32).predict(X_with((0, 1), value=1e300)),
      ValueError, ["X", "1 value too large for float32", "(0, 1)", "1e+300", "float64"]),
     ("datasets-n", lambda: fm.datasets.line(0), ValueError, ["'n'", ">= 1", "Got 0"]),
@@ -350,7 +376,8 @@ OTHER_CASES = [
     ("bench-layers", lambda: bench.custom_workload([3, 4, 1]), ValueError, ["'layers'", "2 features", "[3, 4, 1]"]),
     ("bench-layers-type", lambda: bench.custom_workload("2,4,1"), TypeError, ["'layers'", "list of widths"]),
     ("bench-activation", lambda: bench.custom_workload(activation="gelu"), ValueError, ["'activation'", "'gelu'"]),
-    ("bench-output", lambda: bench.custom_workload(output="softplus"), ValueError, ["'output'", "'softplus'"]),
+    ("bench-output", lambda: bench.custom_workload(output="exp"), ValueError, ["'output'", "'exp'"]),
+    ("bench-loss-poisson", lambda: bench.custom_workload(loss="poisson"), ValueError, ["'loss'", "'poisson'"]),
     ("bench-loss", lambda: bench.custom_workload(loss="hinge"), ValueError, ["'loss'", "'hinge'"]),
     ("bench-lr", lambda: bench.custom_workload(lr=0), ValueError, ["'lr'", "> 0.0"]),
     ("bench-batch", lambda: bench.custom_workload(batch_size=1.5), TypeError, ["'batch_size'", "integer"]),
@@ -450,6 +477,22 @@ def test_bad_y(tripwire, entry, case_id, build, loss, y, exc, words):
     with pytest.raises(exc) as excinfo:
         call(build(), loss, y)
     assert_message(excinfo, [w.format(y=name) for w in words])
+
+
+@pytest.mark.parametrize("entry", list(SPARSE_ENTRIES))
+@pytest.mark.parametrize("case_id,make,exc,words", [c for c in SPARSE_CASES if c[2] is not None],
+                         ids=[c[0] for c in SPARSE_CASES if c[2] is not None])
+def test_bad_sparse_X(tripwire, entry, case_id, make, exc, words):
+    X = make()
+    with pytest.raises(exc) as excinfo:
+        SPARSE_ENTRIES[entry](X)
+    assert_message(excinfo, words)
+
+
+def test_sparse_X_too_large_for_float32(tripwire):
+    with pytest.raises(ValueError) as excinfo:
+        binary(dtype=np.float32).predict(_sparse(X_with((0, 1), value=1e300)))
+    assert_message(excinfo, ["X", "1 value too large for float32", "(0, 1)", "1e+300", "float64"])
 
 
 @pytest.mark.parametrize("entry", list(SW_ENTRIES))
