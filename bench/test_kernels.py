@@ -250,8 +250,10 @@ def test_predict_into(benchmark, workloads, name):
     wl = workloads(name)
     model = wl.model0
     out = np.empty((wl.n, model.n_outputs), DTYPE)
-    K.predict_into(model.params, model.layout, wl.X, out, 512)
-    benchmark(K.predict_into, model.params, model.layout, wl.X, out, 512)
+    none = np.zeros(0, dtype=np.int64)   # no sparse input
+    args = (model.params, model.layout, wl.X, none, none, np.zeros(0, DTYPE), out, 512)
+    K.predict_into(*args)
+    benchmark(K.predict_into, *args)
     np.testing.assert_allclose(out, model.predict(wl.X), rtol=0, atol=0)
 
 

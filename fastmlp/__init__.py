@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 from . import datasets, init, kernels, preprocessing, reference  # noqa: F401
 from .callbacks import ConstantLR, CosineDecay, EarlyStopping, ReduceLROnPlateau, StepDecay  # noqa: F401
-from .layers import Identity, Layer, Linear, ReLU, Sigmoid, Softmax, Tanh  # noqa: F401
+from .layers import Exp, Identity, Layer, Linear, ReLU, Sigmoid, Softmax, Tanh  # noqa: F401
 from .losses import Loss, get_loss  # noqa: F401
 from .model import MLP, Model  # noqa: F401
 from .optim import SGD, Adam, get_optimizer  # noqa: F401
@@ -25,7 +25,7 @@ from .export import register_skl2onnx, to_onnx  # noqa: F401
 
 __all__ = [
     "Model", "MLP", "Trainer", "History", "TrainingDiverged", "NotFittedError",
-    "Linear", "ReLU", "Sigmoid", "Tanh", "Identity", "Softmax", "Layer",
+    "Linear", "ReLU", "Sigmoid", "Tanh", "Identity", "Softmax", "Exp", "Layer",
     "Loss", "get_loss", "SGD", "Adam", "get_optimizer",
     "EarlyStopping", "ConstantLR", "StepDecay", "CosineDecay", "ReduceLROnPlateau", "Standardizer",
     "datasets", "init", "kernels", "preprocessing", "reference",

@@ -928,10 +928,11 @@ def custom_workload(layers=None, activation="relu", output=None, loss=None, lr=0
     from fastmlp.validation import check_choice, check_dtype, check_float, check_int
 
     activation = check_choice(activation, "activation", ACTIVATIONS)
+    # The peers implement these; none has fastmlp's Exp output and Poisson loss.
     if output is not None:
-        output = check_choice(output, "output", tuple(LAYER_KINDS))
+        output = check_choice(output, "output", tuple(k for k in LAYER_KINDS if k != "exp"))
     if loss is not None:
-        loss = check_choice(loss, "loss", tuple(LOSSES))
+        loss = check_choice(loss, "loss", tuple(k for k in LOSSES if k != "poisson"))
     lr = check_float(lr, "lr", low=0.0)
     batch_size = check_int(batch_size, "batch_size", low=1)
     epochs = check_int(epochs, "epochs", low=1)

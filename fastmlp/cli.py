@@ -102,6 +102,7 @@ The output layer and loss follow the target column unless given:
   integers 0..k-1 (k <= 50) -> softmax output with k units, cross_entropy loss
   text labels (setosa, ...) -> classes in sorted order: sigmoid for two, softmax for more
   anything else             -> identity output, mse loss (regression)
+  --loss poisson            -> exp output (the log link) for counts or rates >= 0
 
 The inputs of --data files are standardized (each column to mean 0 and standard
 deviation 1, learned from the training rows and saved with the model, so predict
@@ -115,6 +116,7 @@ examples:
   fastmlp train --data iris.csv --validation 0.2 --early-stopping 20 --save iris.npz
   fastmlp train --data train.csv --validation-data valid.csv --lr-schedule cosine
   fastmlp train --data iris.csv --json > result.json
+  fastmlp train --data visits.csv --target count --loss poisson
 """
 
 LR_SCHEDULE_HELP = ("learning-rate schedule: constant (default); step (halve it every quarter of the epochs); "
@@ -143,10 +145,11 @@ def _build_parser():
     arch.add_argument("--layers", metavar="D,W,K", help="all widths, e.g. 2,8,1 (must fit the data)")
     t.add_argument("--activation", choices=("relu", "sigmoid", "tanh", "identity"), default="relu",
                    help="hidden activation (default: relu)")
-    t.add_argument("--output", choices=("sigmoid", "softmax", "identity", "relu", "tanh"),
+    t.add_argument("--output", choices=("sigmoid", "softmax", "identity", "relu", "tanh", "exp"),
                    help="output activation (default: chosen from the target, see below)")
-    t.add_argument("--loss", choices=("mse", "half_mse", "bce", "cross_entropy"),
-                   help="loss (default: bce after sigmoid, cross_entropy after softmax, else mse)")
+    t.add_argument("--loss", choices=("mse", "half_mse", "bce", "cross_entropy", "poisson"),
+                   help="loss (default: bce after sigmoid, cross_entropy after softmax, poisson after exp, "
+                        "else mse); poisson (counts, rates >= 0) implies --output exp")
     t.add_argument("--optimizer", choices=("sgd", "adam"), help="optimizer (default: see below)")
     t.add_argument("--momentum", type=float, default=0.0, help="sgd momentum (default: 0)")
     t.add_argument("--lr", type=float, help="learning rate")
@@ -256,7 +259,7 @@ def _build_parser():
     r.add_argument("--y", metavar="T", help="its target (numbers, a class index for softmax models, or a class "
                                             "name for models trained on text labels)")
     r.add_argument("--lr", type=float, help="learning rate (default: the model's, else 0.1)")
-    r.add_argument("--loss", choices=("mse", "half_mse", "bce", "cross_entropy"),
+    r.add_argument("--loss", choices=("mse", "half_mse", "bce", "cross_entropy", "poisson"),
                    help="loss (default: the model's training loss, else from its output layer)")
     r.add_argument("--precision", type=_positive_int, default=6, help="significant digits shown (default: 6)")
     r.add_argument("--json", action="store_true", help="the trace as JSON")
@@ -319,7 +322,7 @@ def _metrics(model, X, y, task):
     """The summary's scores of the model on X, y: accuracy and the number
     correct for classifiers, R^2 (None for a constant target) for regressors."""
     from .tasks import evaluate
-    scores = evaluate(task, model.predict(X), y)
+    scores = evaluate(task, model.predict_positional(X), y)
     if task == "regression":
         return {"r2": scores["r2"]}
     return {"accuracy": scores["accuracy"], "correct": scores["correct"]}
@@ -447,7 +450,9 @@ def _train(args, out):
 
     X, y, feature_names, target_name, source, classes = _load_data(args.dataset, args.data, args.target)
     preset = PRESETS["file" if args.data else (args.dataset or "xor")]
-    task, n_out, output = _infer_task(y, args.output,
+    if args.loss == "poisson" and args.output not in (None, "exp"):
+        raise CLIError(f"--loss poisson needs --output exp (the log link), not --output {args.output}.")
+    task, n_out, output = _infer_task(y, "exp" if args.loss == "poisson" else args.output,
                                       f"the target {target_name!r}" if args.data else "the target", classes)
     n, d = X.shape
     if args.validation_data and not args.data:
@@ -786,7 +791,7 @@ def _predict(args, out):
     model = mf.model
     X, _ = _inputs_for(mf, args.dataset, args.data, args.target)
     try:
-        pred = model.predict(X)
+        pred = model.predict_positional(X)      # the columns were matched by name above
     except (ValueError, TypeError) as exc:
         raise CLIError(str(exc)) from None
     task = _task_of(mf)

@@ -35,7 +35,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils import check_random_state, column_or_1d, compute_sample_weight
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
@@ -52,7 +52,7 @@ from . import kernels as K
 from .layers import Linear
 from .model import MLP
 from .trainer import Trainer, TrainingDiverged
-from .validation import check_dtype
+from .validation import SparseRows, as_sample_weight, as_sparse_rows, check_dtype, is_sparse
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -61,7 +61,10 @@ _STOCHASTIC_SOLVERS = ("sgd", "adam")
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 # scikit-learn's output activation -> (fastmlp output layer, fastmlp loss).
 _OUTPUTS = {"logistic": ("sigmoid", "bce"), "softmax": ("softmax", "cross_entropy"),
-            "identity": ("identity", "half_mse")}
+            "identity": ("identity", "half_mse"), "exp": ("exp", "poisson")}
+_NO_WEIGHTS = np.zeros(0, dtype=np.float64)  # the engine's sample weights of an unweighted run
+_NO_ORDER = np.zeros(0, dtype=np.int64)      # the engine's sample order: as the data is
+_SPARSE_FORMATS = ["csr", "csc"]             # scipy's MLP takes these; others are converted to CSR
 _NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain large "
                "values and need to be preprocessed.")
 
@@ -204,18 +207,30 @@ class _BaseMLP(BaseEstimator):
         mean, so each batch then runs as its own engine call."""
         return self._loss_name == "half_mse" and self.n_outputs_ > 1 and self.alpha > 0
 
-    def _penalty(self, rows):
+    def _penalty(self, total):
+        """The L2 term over a batch whose rows (or weights) sum to `total`."""
         sq = sum(float(np.dot(w.ravel(), w.ravel())) for w in self.coefs_)
-        return 0.5 * self.alpha * sq / rows
+        return 0.5 * self.alpha * sq / total
+
+    @staticmethod
+    def _weight_total(W, rows):
+        """The batch's weight sum (its rows when unweighted), as the penalty divides by."""
+        return rows if W.shape[0] == 0 else float(W.sum())
 
     # -- fitting --------------------------------------------------------------------
-    def _fit(self, X, y, incremental=False):
-        if self._loss_param() == "poisson":
-            raise ValueError("loss='poisson' is not supported by fastmlp (it needs an exponential output "
-                             "layer); use loss='squared_error' or scikit-learn's MLPRegressor.")
+    def _fit(self, X, y, sample_weight=None, incremental=False):
         hidden = self._hidden_sizes()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
-        X, Y = self._validate_input(X, y, incremental, reset=first_pass, dtype=self._fit_dtype(first_pass))
+        X, Y, class_sw = self._validate_input(X, y, incremental, reset=first_pass,
+                                              dtype=self._fit_dtype(first_pass))
+        W = as_sample_weight(sample_weight, X.shape[0])
+        if class_sw is not None:
+            W = class_sw if W is None else W * class_sw
+            if not W.any():
+                raise ValueError("Sample weights must contain at least one non-zero number (sample_weight "
+                                 "times the class weights is all zero).")
+        # All-ones weights are the unweighted problem: the unweighted path gives its numbers exactly.
+        W = _NO_WEIGHTS if W is None or np.all(W == 1.0) else W
         if Y.ndim == 1:
             Y = Y.reshape((-1, 1))
         n_samples, n_features = X.shape
@@ -231,12 +246,17 @@ class _BaseMLP(BaseEstimator):
                                  f"set warm_start=False to start a new network.")
             self.n_outputs_ = Y.shape[1]
         dtype = self._model.dtype
-        X = np.require(X, dtype, ["C", "W", "A"])
+        # A sparse X stays a scipy matrix until split for early stopping; then
+        # each part becomes SparseRows, read in place by the engine.
+        if is_sparse(X):
+            X = X.tocsr()  # rows are what the engine and the validation split take
+        else:
+            X = np.require(X, dtype, ["C", "W", "A"])
         Y = np.require(Y, dtype, ["C", "W", "A"])
         if self.solver in _STOCHASTIC_SOLVERS:
-            self._fit_stochastic(X, Y, incremental)
+            self._fit_stochastic(X, Y, W, incremental)
         else:
-            self._fit_lbfgs(X, Y)
+            self._fit_lbfgs(X, Y, W)
         if not np.all(np.isfinite(self._model.params)):
             raise ValueError(_NON_FINITE)
         return self
@@ -256,19 +276,21 @@ class _BaseMLP(BaseEstimator):
                        beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
                        alpha=self.alpha, per_sample=True)
 
-    def _one_epoch(self, tr, X, Y):
-        """One epoch over X, Y (validated, in the model's dtype, in order) as a
-        single engine call, with the Trainer's settings and optimizer state
+    def _one_epoch(self, tr, X, Y, W, order=_NO_ORDER):
+        """One epoch over X, Y (validated, in the model's dtype, in order, or
+        in `order`) with sample weights W (empty: unweighted) as a single
+        engine call, with the Trainer's settings and optimizer state
         (Trainer.run_epochs: no per-call checks and bookkeeping, which cost as
         much as the epoch itself on small data). Returns the per-sample loss."""
         try:
-            return float(tr.run_epochs(X, Y, 1)[0])
+            return float(tr.run_epochs(X, Y, 1, W, order)[0])
         except TrainingDiverged:
             raise _Diverged() from None
 
-    def _run_epochs(self, tr, X, Y, epochs):
-        """Train `epochs` epochs over X, Y in their order. Returns (the epoch
-        losses in scikit-learn's convention, interrupted?)."""
+    def _run_epochs(self, tr, X, Y, W, epochs, order=None):
+        """Train `epochs` epochs over X, Y (weights W) in their order, or in
+        `order` (one epoch; sparse X, which is not copied to shuffle it).
+        Returns (the epoch losses in scikit-learn's convention, interrupted?)."""
         scale = 1.0 / self.n_outputs_ if self._loss_name == "half_mse" else 1.0
         if self._split_penalty():
             n, batch = X.shape[0], tr.batch_size
@@ -277,19 +299,25 @@ class _BaseMLP(BaseEstimator):
                 for start in range(0, n, batch):
                     stop = min(start + batch, n)
                     rows = stop - start
-                    pen = self._penalty(rows)
+                    idx = slice(start, stop) if order is None else order[start:stop]
+                    if isinstance(X, SparseRows):
+                        Xb = X.take(np.arange(start, stop) if order is None else idx)
+                    else:
+                        Xb = X[idx]
+                    Wb = W[idx] if W.shape[0] else W
+                    pen = self._penalty(self._weight_total(Wb, rows))
                     tr.batch_size = rows
-                    value = self._one_epoch(tr, X[start:stop], Y[start:stop])
+                    value = self._one_epoch(tr, Xb, np.ascontiguousarray(Y[idx]), np.ascontiguousarray(Wb))
                     total += ((value - pen) * scale + pen) * rows
             finally:
                 tr.batch_size = batch
             return np.array([total / n]), False
         if epochs == 1:
-            return np.array([self._one_epoch(tr, X, Y) * scale]), False
+            return np.array([self._one_epoch(tr, X, Y, W, _NO_ORDER if order is None else order) * scale]), False
         # Several epochs: Trainer.fit runs them in ~50 ms chunks and answers Ctrl-C in between.
         interrupted = False
         try:
-            history = tr.fit(X, Y, epochs=epochs)
+            history = tr.fit(X, Y, epochs=epochs, sample_weight=W if W.shape[0] else None)
         except KeyboardInterrupt:
             history = tr.history
             interrupted = True
@@ -311,7 +339,7 @@ class _BaseMLP(BaseEstimator):
             return self.max_iter
         return max(1, int(room))
 
-    def _fit_stochastic(self, X, Y, incremental):
+    def _fit_stochastic(self, X, Y, W, incremental):
         if not incremental:
             self._trainer = None  # built below, once the batch size is known
         if self.early_stopping and incremental:
@@ -320,16 +348,21 @@ class _BaseMLP(BaseEstimator):
         if early_stopping:
             # Like scikit-learn: stratify binary problems only (not multi-class, not multi-label).
             stratify = Y.astype(bool) if (self._is_classifier and self.n_outputs_ == 1) else None
-            X_train, X_val, Y_train, y_val = train_test_split(
-                X, Y, random_state=self._random_state, test_size=self.validation_fraction, stratify=stratify)
+            # The weights are split with the data (the same draws as without them).
+            parts = train_test_split(X, Y, *([W] if W.shape[0] else []), random_state=self._random_state,
+                                     test_size=self.validation_fraction, stratify=stratify)
+            X_train, X_val, Y_train, y_val = parts[:4]
+            W_train, W_val = (parts[4], parts[5]) if W.shape[0] else (W, None)
             if X_val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                                  "or the size of your dataset.")
-            X_train = np.ascontiguousarray(X_train)
+            X_train = self._engine_input(X_train)
             Y_train = np.ascontiguousarray(Y_train)
-            X_val = np.ascontiguousarray(X_val)
+            X_val = self._engine_input(X_val)
+            W_train = np.ascontiguousarray(W_train)
         else:
-            X_train, Y_train, X_val, y_val = X, Y, None, None
+            X_train, Y_train, X_val, y_val = self._engine_input(X), Y, None, None
+            W_train, W_val = W, None
 
         n_samples = X_train.shape[0]
         if self.batch_size == "auto":
@@ -344,8 +377,12 @@ class _BaseMLP(BaseEstimator):
         tr.batch_size = batch_size
 
         sample_idx = np.arange(n_samples)
-        if self.shuffle:
+        weighted = W_train.shape[0] > 0
+        sparse = isinstance(X_train, SparseRows)
+        order = None
+        if self.shuffle and not sparse:
             Xe, Ye = np.empty_like(X_train), np.empty_like(Y_train)
+            We = np.empty_like(W_train)
         self.n_iter_ = 0
         try:
             while self.n_iter_ < self.max_iter:
@@ -357,12 +394,17 @@ class _BaseMLP(BaseEstimator):
                     perm = np.arange(n_samples)
                     self._random_state.shuffle(perm)
                     sample_idx = sample_idx[perm]
-                    np.take(X_train, sample_idx, axis=0, out=Xe)
-                    np.take(Y_train, sample_idx, axis=0, out=Ye)
+                    if sparse:  # the engine reads the rows in this order; nothing is copied
+                        Xe, Ye, We, order = X_train, Y_train, W_train, np.ascontiguousarray(sample_idx, np.int64)
+                    else:
+                        np.take(X_train, sample_idx, axis=0, out=Xe)
+                        np.take(Y_train, sample_idx, axis=0, out=Ye)
+                        if weighted:
+                            np.take(W_train, sample_idx, out=We)
                 else:
-                    Xe, Ye = X_train, Y_train
+                    Xe, Ye, We = X_train, Y_train, W_train
                 try:
-                    losses, interrupted = self._run_epochs(tr, Xe, Ye, count)
+                    losses, interrupted = self._run_epochs(tr, Xe, Ye, We, count, order)
                 except _Diverged:
                     if early_stopping:
                         self._model.params[...] = self._best_params
@@ -372,7 +414,7 @@ class _BaseMLP(BaseEstimator):
                     raise ValueError(_NON_FINITE) from None
                 stop = False
                 for loss in losses:
-                    stop = self._end_epoch(float(loss), n_samples, early_stopping, X_val, y_val)
+                    stop = self._end_epoch(float(loss), n_samples, early_stopping, X_val, y_val, W_val)
                     if stop or incremental:
                         stop = True
                         break
@@ -388,7 +430,14 @@ class _BaseMLP(BaseEstimator):
         if early_stopping:
             self._model.params[...] = self._best_params
 
-    def _end_epoch(self, loss, n_samples, early_stopping, X_val, y_val):
+    def _engine_input(self, X):
+        """X in the form the engine reads: a C-contiguous array, or SparseRows
+        of the model's dtype for a sparse X."""
+        if is_sparse(X):
+            return as_sparse_rows(X, "X", self._model.dtype)
+        return np.ascontiguousarray(X)
+
+    def _end_epoch(self, loss, n_samples, early_stopping, X_val, y_val, W_val):
         """scikit-learn's bookkeeping after an epoch; returns True to stop."""
         tr = self._trainer
         self.n_iter_ += 1
@@ -397,7 +446,7 @@ class _BaseMLP(BaseEstimator):
         self.loss_curve_.append(loss)
         if self.verbose:
             print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-        self._update_no_improvement_count(early_stopping, X_val, y_val)
+        self._update_no_improvement_count(early_stopping, X_val, y_val, W_val)
         sgd = self.solver == "sgd"
         if sgd and self.learning_rate == "invscaling":
             tr.optimizer.lr = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
@@ -423,9 +472,9 @@ class _BaseMLP(BaseEstimator):
             return True
         return False
 
-    def _update_no_improvement_count(self, early_stopping, X_val, y_val):
+    def _update_no_improvement_count(self, early_stopping, X_val, y_val, W_val=None):
         if early_stopping:
-            score = self._score_validated(X_val, y_val)
+            score = self._score_validated(X_val, y_val, W_val)
             self.validation_scores_.append(score)
             if self.verbose:
                 print("Validation score: %f" % score)
@@ -444,21 +493,22 @@ class _BaseMLP(BaseEstimator):
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
 
-    def _score_validated(self, X, Y):
-        """scikit-learn's validation score (accuracy or R^2) of the network on X
-        against encoded targets Y, computed directly on the encoded arrays: the
-        metric functions' own checks would cost more than the epoch."""
+    def _score_validated(self, X, Y, W=None):
+        """scikit-learn's validation score (accuracy or R^2, weighted by W when
+        given) of the network on X against encoded targets Y, computed
+        directly on the encoded arrays: the metric functions' own checks
+        would cost more than the epoch."""
         with warnings.catch_warnings():  # an overflow is scored nan, as scikit-learn does
             warnings.simplefilter("ignore", RuntimeWarning)
             out = self._model.predict(X)
         if not np.all(np.isfinite(out)):
             return np.nan
-        score = self._fast_score(out, Y)
+        score = self._fast_score(out, Y, W)
         if score is None:
-            score = self._score_function(self._decode(Y), self._decode(out))
+            score = self._score_function(self._decode(Y), self._decode(out), W)
         return float(score)
 
-    def _fit_lbfgs(self, X, Y):
+    def _fit_lbfgs(self, X, Y, W):
         model = self._model
         # scikit-learn packs all weights, then all biases; keep its order so that
         # L-BFGS sees the very same vector.
@@ -468,12 +518,14 @@ class _BaseMLP(BaseEstimator):
         loss, alpha = self._loss_name, float(self.alpha)
         n, k = X.shape[0], self.n_outputs_
         split = loss == "half_mse" and k > 1
+        weights = W if W.shape[0] else None
+        X = self._engine_input(X)
 
         def fun(x):
             model.params[order] = x
-            value = model.loss_and_gradient(X, Y, loss, alpha=alpha, per_sample=True)
+            value = model.loss_and_gradient(X, Y, loss, alpha=alpha, per_sample=True, sample_weight=weights)
             if split:  # scikit-learn's reported squared error is a mean over the outputs
-                pen = self._penalty(n)
+                pen = self._penalty(self._weight_total(W, n))
                 value = (value - pen) / k + pen
             return value, model.grads[order].astype(np.float64)
 
@@ -491,7 +543,7 @@ class _BaseMLP(BaseEstimator):
         model.params[order] = res.x
 
     # -- public API -------------------------------------------------------------------
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -499,13 +551,17 @@ class _BaseMLP(BaseEstimator):
         X : ndarray of shape (n_samples, n_features)
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Class labels (classification) or real numbers (regression).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights (>= 0), with scikit-learn's semantics: each batch's
+            loss is the weighted average, and its gradient and the L2 penalty
+            are divided by the batch's weight sum.
 
         Returns
         -------
         self : a trained estimator.
         """
         self._validate_params()
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
     def _check_solver(self):
         if self.solver not in _STOCHASTIC_SOLVERS:
@@ -516,7 +572,7 @@ class _BaseMLP(BaseEstimator):
     def _forward(self, X):
         """Validated X -> network outputs (n, n_outputs)."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        X = validate_data(self, X, reset=False, accept_sparse=_SPARSE_FORMATS, dtype=(np.float64, np.float32))
         self._sync_attributes()
         return self._model.predict(X)
 
@@ -536,6 +592,11 @@ class _BaseMLP(BaseEstimator):
         ``variable``; needs ``pip install 'fastmlp[onnx]'``."""
         from .export import to_onnx
         return to_onnx(self, path, opset, feature_names=feature_names)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
 
     def __setstate__(self, state):
         super().__setstate__(state)
@@ -563,8 +624,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     ``sklearn.neural_network.MLPClassifier`` (see its documentation), plus
     ``dtype``: None (default) computes in X's precision as scikit-learn does
     (float32 stays float32, anything else float64); np.float32 or np.float64
-    forces one. Binary and multi-label problems use a logistic output with
-    binary log-loss, multi-class problems a softmax with log-loss.
+    forces one; and ``class_weight``: None (default), "balanced" or a dict
+    {label: weight} (a list of dicts for multi-label targets), which weighs
+    each sample by its class as ``sklearn.utils.compute_sample_weight`` does,
+    multiplied into fit's ``sample_weight``. Binary and multi-label problems
+    use a logistic output with binary log-loss, multi-class problems a
+    softmax with log-loss.
 
     Example
     -------
@@ -577,12 +642,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     """
 
     _is_classifier = True
+    _parameter_constraints = {**_BaseMLP._parameter_constraints,
+                              "class_weight": [dict, list, StrOptions({"balanced"}), None]}
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
                  batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dtype=None):
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, class_weight=None,
+                 dtype=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -606,13 +674,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.class_weight = class_weight
         self.dtype = dtype
 
     def _output_activation(self):
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
 
     def _validate_input(self, X, y, incremental, reset, dtype):
-        X, y = validate_data(self, X, y, multi_output=True, dtype=dtype, reset=reset)
+        """(X, encoded targets Y, the class weights of the samples or None)."""
+        X, y = validate_data(self, X, y, accept_sparse=_SPARSE_FORMATS, multi_output=True, dtype=dtype, reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
@@ -629,21 +699,32 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. "
                                  f"'y' has {classes}.")
         Y = self._label_binarizer.transform(y).astype(bool)
-        return X, Y.astype(X.dtype)
+        class_sw = None
+        if self.class_weight is not None:
+            if incremental and isinstance(self.class_weight, str):
+                raise ValueError("class_weight='balanced' is not supported for partial_fit: the classes of one "
+                                 "batch are not those of the data. Compute the weights once with "
+                                 "sklearn.utils.compute_class_weight('balanced', classes=classes, y=y) and pass "
+                                 "them as a dict.")
+            class_sw = compute_sample_weight(self.class_weight, y)
+        return X, Y.astype(X.dtype), class_sw
 
-    def _score_function(self, y, y_pred):
-        return accuracy_score(y, y_pred)
+    def _score_function(self, y, y_pred, sample_weight=None):
+        return accuracy_score(y, y_pred, sample_weight=sample_weight)
 
-    def _fast_score(self, out, Y):
-        """accuracy_score of the decoded predictions, on the encoded arrays."""
+    def _fast_score(self, out, Y, W=None):
+        """accuracy_score of the decoded predictions, on the encoded arrays
+        (weighted by W when given)."""
         kind = self._label_binarizer.y_type_
         if kind == "multiclass":
-            return np.mean(out.argmax(axis=1) == Y.argmax(axis=1))
-        if kind == "binary" and len(self.classes_) == 2:
-            return np.mean((out[:, 0] > 0.5) == (Y[:, 0] > 0.5))
-        if kind == "multilabel-indicator":
-            return np.mean(np.all((out > 0.5) == (Y > 0.5), axis=1))
-        return None
+            correct = out.argmax(axis=1) == Y.argmax(axis=1)
+        elif kind == "binary" and len(self.classes_) == 2:
+            correct = (out[:, 0] > 0.5) == (Y[:, 0] > 0.5)
+        elif kind == "multilabel-indicator":
+            correct = np.all((out > 0.5) == (Y > 0.5), axis=1)
+        else:
+            return None
+        return np.mean(correct) if W is None else np.average(correct, weights=W)
 
     def _decode(self, out):
         if self.n_outputs_ == 1:
@@ -656,10 +737,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._decode(self._forward(X))
 
     @available_if(lambda est: est._check_solver())
-    def partial_fit(self, X, y, classes=None):
-        """One epoch of the stochastic solver over X, y, continuing from the
-        current weights and optimizer state. `classes` (all labels that will
-        ever appear) is required on the first call."""
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch of the stochastic solver over X, y (weighted by
+        sample_weight, as in fit), continuing from the current weights and
+        optimizer state. `classes` (all labels that will ever appear) is
+        required on the first call."""
         self._validate_params()
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
@@ -667,7 +749,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 self._label_binarizer.fit(y)
             else:
                 self._label_binarizer.fit(classes)
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes)."""
@@ -690,11 +772,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor: scikit-learn's ``MLPRegressor``, trained
-    by fastmlp's compiled engine (identity output, squared error).
+    by fastmlp's compiled engine (identity output and squared error, or with
+    loss="poisson" an exponential output, the log link, and the Poisson
+    deviance, for targets y >= 0).
 
     Same parameters, defaults, attributes and methods as
     ``sklearn.neural_network.MLPRegressor`` (see its documentation), plus
-    ``dtype`` (as in MLPClassifier). Only loss="squared_error" is supported.
+    ``dtype`` (as in MLPClassifier).
 
     Example
     -------
@@ -745,19 +829,33 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self.loss
 
     def _output_activation(self):
-        return "identity"
+        return "exp" if self.loss == "poisson" else "identity"
 
     def _validate_input(self, X, y, incremental, reset, dtype):
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=dtype, reset=reset)
+        X, y = validate_data(self, X, y, accept_sparse=_SPARSE_FORMATS, multi_output=True, y_numeric=True,
+                             dtype=dtype, reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        return X, y
+        if self.loss == "poisson" and y.size and y.min() < 0:
+            i = np.unravel_index(int(np.argmin(y)), y.shape)
+            raise ValueError(f"loss='poisson' needs targets y >= 0 (counts or rates); y has the negative value "
+                             f"{y[i]:g} at index {i[0] if len(i) == 1 else i}.")
+        return X, y, None
 
-    def _score_function(self, y, y_pred):
-        return r2_score(y, y_pred)
+    def _score_function(self, y, y_pred, sample_weight=None):
+        return r2_score(y, y_pred, sample_weight=sample_weight)
 
-    def _fast_score(self, out, Y):
-        """r2_score (uniform average over outputs), the same operations."""
+    def _fast_score(self, out, Y, W=None):
+        """r2_score (uniform average over outputs, weighted by W when given),
+        the same operations."""
+        if W is not None:
+            w = W[:, None]
+            with np.errstate(over="ignore", invalid="ignore"):
+                numerator = (w * (Y - out) ** 2).sum(axis=0)
+            denominator = (w * (Y - np.average(Y, axis=0, weights=W)) ** 2).sum(axis=0)
+            if np.any(denominator == 0):
+                return None
+            return np.mean(1 - numerator / denominator)
         with np.errstate(over="ignore", invalid="ignore"):  # huge outputs score -inf, as in r2_score
             numerator = ((Y - out) ** 2).sum(axis=0)
         denominator = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
@@ -773,11 +871,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self._decode(self._forward(X))
 
     @available_if(lambda est: est._check_solver())
-    def partial_fit(self, X, y):
-        """One epoch of the stochastic solver over X, y, continuing from the
-        current weights and optimizer state."""
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch of the stochastic solver over X, y (weighted by
+        sample_weight, as in fit), continuing from the current weights and
+        optimizer state."""
         self._validate_params()
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

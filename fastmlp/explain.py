@@ -52,7 +52,7 @@ FUNCTIONS = {
     "exp": math.exp,
 }
 
-_ACTIVATION_NAMES = {K.RELU: "relu", K.SIGMOID: "sigmoid", K.TANH: "tanh"}
+_ACTIVATION_NAMES = {K.RELU: "relu", K.SIGMOID: "sigmoid", K.TANH: "tanh", K.EXP: "exp"}
 
 
 # -- formula --------------------------------------------------------------------------
@@ -104,7 +104,8 @@ def formula(model, names=None, precision=4, output_names=None):
     """The model written as formulas over named inputs, one line per output:
     ``y = sigmoid(0.53*relu(1.2*x1 - 0.8*x2 + 0.1) + ... - 0.4)``.
 
-    names : input names (default x1, x2, ...); turned into identifiers.
+    names : input names (default the model's feature_names_in_ when it was
+        trained on a data frame, else x1, x2, ...); turned into identifiers.
     precision : significant digits of each weight, or None for the exact
         (round-trip) value of every parameter.
     output_names : names of the outputs (default y, or y1, y2, ...).
@@ -124,6 +125,8 @@ def formula(model, names=None, precision=4, output_names=None):
     """
     if precision is not None:
         precision = check_int(precision, "precision", low=1)
+    if names is None and getattr(model, "feature_names_in_", None) is not None:
+        names = list(model.feature_names_in_)
     if model.standardizer is not None:
         model = model.standardizer.fold_into(model)
     names = identifiers(names, model.n_features_in)
@@ -195,6 +198,8 @@ def _default_loss(model):
         return "cross_entropy"
     if kind == K.SIGMOID:
         return "bce"
+    if kind == K.EXP:
+        return "poisson"
     return "half_mse"
 
 
@@ -293,7 +298,7 @@ def trace(model, x, y, loss=None, lr=0.1, names=None):
     model : a Model (left unchanged: the step is taken on a copy)
     x : one sample (d,) or a batch (n, d); y : its target(s)
     loss : a loss name (default: bce after Sigmoid, cross_entropy after
-        Softmax, else half_mse, the tutorials' E = 1/2 (y - t)^2)
+        Softmax, poisson after Exp, else half_mse, the tutorials' E = 1/2 (y - t)^2)
     lr : the learning rate of the step
     names : names of the inputs (default x1, x2, ...)
 
@@ -304,6 +309,7 @@ def trace(model, x, y, loss=None, lr=0.1, names=None):
     lossobj.check_model(model)
     lr = check_float(lr, "lr", low=0)
     work = model.copy()
+    work.feature_names_in_ = None                    # x is given as numbers, in the model's order
     X = work.check_input(_as_rows(x), "x")
     # A standardizer is the model's first step: x in raw units, the network sees (x - mean) / scale.
     standardizer, work.standardizer = work.standardizer, None
@@ -381,6 +387,7 @@ LOSS_FORMULAS = {
     "half_mse": "E = 1/2 * (y - t)^2, averaged over outputs and samples",
     "bce": "E = -(t*log(y) + (1 - t)*log(1 - y)), averaged over outputs and samples",
     "cross_entropy": "E = -sum over classes of t*log(y), averaged over samples",
+    "poisson": "E = y - t*log(y) + t*log(t) - t, averaged over outputs and samples",
 }
 
 DETAIL_WIDTH = 8       # layers up to this many inputs and outputs have every number written out

@@ -100,8 +100,7 @@ def _softmax(g, layer, x):
 
 
 #: Layer name (``Layer.name``) -> the function that adds its ONNX nodes. A
-#: new kind is one more entry: an exponential output layer would be
-#: ``_elementwise("Exp")``. The model's standardisation step, when it has
+#: new kind is one more entry. The model's standardisation step, when it has
 #: one, comes first (``_standardize``).
 LAYER_OPS = {
     "Linear": _linear,
@@ -110,6 +109,7 @@ LAYER_OPS = {
     "Tanh": _elementwise("Tanh"),
     "Identity": _elementwise("Identity"),
     "Softmax": _softmax,
+    "Exp": _elementwise("Exp"),
 }
 
 

@@ -110,6 +110,8 @@ def save(model, path, trainer=None, history=None, metadata=None):
     history : a History (or its ``as_dict()``), stored with the model.
     metadata : a JSON-serialisable dict kept with the model, e.g.
         ``{"feature_names": ["x1", "x2"]}`` (used by ``fastmlp formula``).
+        A model trained on a data frame also stores its ``feature_names_in_``
+        there (as "feature_names_in", and as "feature_names" unless given).
 
     The file is written to a temporary file first and then moved into place,
     so an interrupted save never leaves a half-written model behind.
@@ -130,6 +132,11 @@ def save(model, path, trainer=None, history=None, metadata=None):
                 history = trainer.history
     if metadata is not None and not isinstance(metadata, dict):
         raise TypeError(f"metadata must be a dict; got {type(metadata).__name__}.")
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        metadata = dict(metadata or {})
+        metadata["feature_names_in"] = [str(v) for v in names]
+        metadata.setdefault("feature_names", metadata["feature_names_in"])
 
     params = np.ascontiguousarray(model.params, dtype=np.dtype(model.dtype).newbyteorder("<"))
     extras = {"standardize": None if model.standardizer is None else model.standardizer.config(),
@@ -366,10 +373,13 @@ def read(path):
     metadata = header["metadata"]
     if not isinstance(metadata, dict):
         _fail(path, "the metadata must be an object.")
-    names = metadata.get("feature_names")
-    if names is not None and (not isinstance(names, list) or len(names) != model.n_features_in
-                              or not all(isinstance(n, str) for n in names)):
-        _fail(path, f"metadata.feature_names must list {model.n_features_in} names; got {names!r}.")
+    for key in ("feature_names", "feature_names_in"):
+        names = metadata.get(key)
+        if names is not None and (not isinstance(names, list) or len(names) != model.n_features_in
+                                  or not all(isinstance(n, str) for n in names)):
+            _fail(path, f"metadata.{key} must list {model.n_features_in} names; got {names!r}.")
+    if metadata.get("feature_names_in") is not None:
+        model.feature_names_in_ = np.asarray(metadata["feature_names_in"], dtype=object)
     if header.get("standardize") is not None:
         from .preprocessing import Standardizer
         try:

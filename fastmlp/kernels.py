@@ -15,6 +15,10 @@ Conventions
   Linear layer without bias and for parameter-free layers. Weights are stored
   ``(d_in, d_out)`` row-major and a Linear layer computes ``x @ W + b``.
 * Losses return float64 (accumulated in float64 for both dtypes).
+* A sparse input is the three arrays of a CSR matrix: indptr (n + 1,) and
+  indices (nnz,) int64, data (nnz,) of the model's dtype; a batch of its rows
+  is given by each row's entry range, starts[r]..ends[r] into indices and
+  data, so no entry is ever copied. Dense-input calls pass empty arrays.
 """
 
 import collections
@@ -26,9 +30,9 @@ from numba import types
 from numba.extending import overload
 
 # Layer kinds (column 0 of the layout table).
-LINEAR, RELU, SIGMOID, TANH, IDENTITY, SOFTMAX = 0, 1, 2, 3, 4, 5
+LINEAR, RELU, SIGMOID, TANH, IDENTITY, SOFTMAX, EXP = 0, 1, 2, 3, 4, 5, 6
 # Losses.
-MSE, HALF_MSE, BCE, CROSS_ENTROPY = 0, 1, 2, 3
+MSE, HALF_MSE, BCE, CROSS_ENTROPY, POISSON = 0, 1, 2, 3, 4
 # Optimizers.
 OPT_SGD, OPT_ADAM = 0, 1
 # Layout columns.
@@ -40,7 +44,7 @@ LAYOUT_COLS = 5
 # are fixed (int, float, bool: build it with `engine_settings`), since any
 # other type, np.float32 for lr say, would compile a new specialisation.
 EngineSettings = collections.namedtuple("EngineSettings", [
-    "loss",            # int: MSE, HALF_MSE, BCE or CROSS_ENTROPY
+    "loss",            # int: MSE, HALF_MSE, BCE, CROSS_ENTROPY or POISSON
     "batch",           # int >= 1: samples per update (clipped to the data)
     "optimizer",       # int: OPT_SGD or OPT_ADAM
     "lr",              # float: learning rate
@@ -54,7 +58,7 @@ EngineSettings = collections.namedtuple("EngineSettings", [
     "shuffle",         # bool: a new sample order every epoch (from shuffle_u)
     "target_loss",     # float: stop after the first epoch whose mean loss is below it
     "has_target",      # bool: whether target_loss applies
-    "per_sample",      # bool: mse/half_mse/bce summed over outputs, averaged over samples
+    "per_sample",      # bool: mse/half_mse/bce/poisson summed over outputs, averaged over samples
 ])
 
 
@@ -563,6 +567,59 @@ def linear_backward(x, w, dout, has_bias, gw, gb, need_dx, dx):
             np.dot(dout, w.T, dx)
 
 
+@_jit
+def sparse_linear_forward(starts, ends, indices, data, w, b, has_bias, out):
+    """Sparse rows times dense weights: row r of the batch holds the entries
+    indices[p], data[p] for p in starts[r]..ends[r] - 1 (CSR arrays, starts
+    and ends (n,) int64), w (d_in, d_out), b (d_out,) -> out (n, d_out) =
+    X_batch @ w + b, with n = out.shape[0]. Columns without an entry cost
+    nothing."""
+    n, d = out.shape
+    if d == 1:
+        for r in range(n):
+            acc = 0.0
+            for p in range(starts[r], ends[r]):
+                acc += data[p] * w[indices[p], 0]
+            out[r, 0] = acc + b[0] if has_bias else acc
+        return
+    for r in range(n):
+        for j in range(d):
+            out[r, j] = 0.0
+        for p in range(starts[r], ends[r]):
+            v = data[p]
+            c = indices[p]
+            for j in range(d):
+                out[r, j] += v * w[c, j]
+        if has_bias:
+            for j in range(d):
+                out[r, j] += b[j]
+
+
+@_jit
+def sparse_linear_backward(starts, ends, indices, data, dout, has_bias, gw, gb):
+    """The weight gradient of sparse_linear_forward: gw (d_in, d_out) =
+    X_batch^T @ dout for dout (n, d_out), and gb (d_out,) = dout summed over
+    rows. Gradients are overwritten; there is no dX (a sparse input is the
+    first layer's)."""
+    n, d = dout.shape
+    d_in = gw.shape[0]
+    for c in range(d_in):
+        for j in range(d):
+            gw[c, j] = 0.0
+    for r in range(n):
+        for p in range(starts[r], ends[r]):
+            v = data[p]
+            c = indices[p]
+            for j in range(d):
+                gw[c, j] += v * dout[r, j]
+    if has_bias:
+        for j in range(d):
+            gb[j] = 0.0
+        for r in range(n):
+            for j in range(d):
+                gb[j] += dout[r, j]
+
+
 @_jit(inline="always")
 def _relu(v):
     return v if v > 0.0 else 0.0
@@ -652,6 +709,28 @@ def identity_backward(out, dout, dx):
 
 
 @_jit(inline="always")
+def _exp(v):
+    return vec_exp(v)
+
+
+@_jit(inline="always")
+def exp_forward(x, out):
+    """x (n, d) -> out (n, d) = exp(x) (inf beyond the format's range)."""
+    _apply(_exp, x, out)
+
+
+@_jit(inline="always")
+def _exp_grad(e, g, _):
+    return g * e
+
+
+@_jit(inline="always")
+def exp_backward(out, dout, dx):
+    """out (n, d) = exp(x), dout (n, d) -> dx (n, d) = dout * out."""
+    _apply2(_exp_grad, out, dout, 0.0, dx)
+
+
+@_jit(inline="always")
 def softmax_forward(x, out):
     """x (n, d) -> out (n, d): row-wise softmax, max-shifted so exp never overflows."""
     n, d = x.shape
@@ -693,6 +772,8 @@ def activation_forward(kind, x, out):
         tanh_forward(x, out)
     elif kind == SOFTMAX:
         softmax_forward(x, out)
+    elif kind == EXP:
+        exp_forward(x, out)
     else:
         identity_forward(x, out)
 
@@ -708,6 +789,8 @@ def activation_backward(kind, out, dout, dx):
         tanh_backward(out, dout, dx)
     elif kind == SOFTMAX:
         softmax_backward(out, dout, dx)
+    elif kind == EXP:
+        exp_backward(out, dout, dx)
     else:
         identity_backward(out, dout, dx)
 
@@ -715,8 +798,10 @@ def activation_backward(kind, out, dout, dx):
 # ---------------------------------------------------------------------------
 # Loss kernels. Each *_forward returns the loss as float64; each *_backward
 # writes d loss / d input into its last argument.
-# mse and half_mse and bce average over all n*k elements; cross-entropy sums
-# over classes and averages over the n samples.
+# mse, half_mse, bce and poisson average over all n*k elements; cross-entropy
+# sums over classes and averages over the n samples.
+# The *_weighted_sum kernels are the sample-weighted forms: the float64 sum
+# over samples of w[i] times the sample's loss summed over its k outputs.
 # ---------------------------------------------------------------------------
 
 
@@ -871,6 +956,160 @@ def softmax_cross_entropy_backward(p, y, dz):
 
 
 @_jit(inline="always")
+def _xlogx(t):
+    """t log t, 0 at t = 0 (scipy's xlogy(t, t))."""
+    return t * vec_log(t) if t > 0.0 else 0.0
+
+
+@_jit(inline="always")
+def _poisson_element(m, t, eps):
+    q = float(m)
+    q = q if q > eps else eps
+    t = float(t)
+    return q - t * vec_log(q) + _xlogx(t) - t
+
+
+@_jit(inline="always")
+def _poisson_grad(m, t, eps_and_scale):
+    eps, c = eps_and_scale
+    q = float(m)
+    q = q if q > eps else eps
+    return c * (1.0 - t / q)
+
+
+@_jit(inline="always")
+def poisson_forward(mu, y, eps):
+    """mu (n, k) predicted means, y (n, k) >= 0 -> mean Poisson deviance term
+    mu - y log(mu) + y log(y) - y (scikit-learn's poisson loss, summed over
+    outputs there); mu is clipped below at eps. Prefer poisson_logits_forward
+    when the log-means exist."""
+    return _sum2(_poisson_element, mu, y, eps) / mu.size
+
+
+@_jit(inline="always")
+def poisson_backward(mu, y, eps, dmu):
+    """mu (n, k), y (n, k) -> dmu (n, k) = (1 - y / mu) / (n k), mu clipped."""
+    _apply2(_poisson_grad, mu, y, (eps, 1.0 / mu.size), dmu)
+
+
+@_jit(inline="always")
+def _poisson_logits_element(z, t, _):
+    # np.float64, not float(): numba's float() keeps a float32 a float32, and
+    # exp(z) is to be taken in float64 (finite up to z = 709 for both dtypes).
+    v = np.float64(z)
+    t = np.float64(t)
+    return vec_exp(v) - t * v + _xlogx(t) - t
+
+
+@_jit(inline="always")
+def poisson_logits_forward(z, y):
+    """z (n, k) log-means, y (n, k) >= 0 -> mean of exp(z) - y z + y log(y) - y,
+    the Poisson deviance term of mu = exp(z) without forming log(mu) or y / mu:
+    finite wherever exp(z) is (computed in float64, so float32 logits up to
+    about 709 give a finite loss), and where exp(z) underflows to 0."""
+    return _sum2(_poisson_logits_element, z, y, 0.0) / z.size
+
+
+@_jit(inline="always")
+def poisson_logits_backward(mu, y, dz):
+    """mu (n, k) = exp(z), y (n, k) -> dz (n, k) = (mu - y) / (n k)."""
+    _apply2(_scaled_difference, mu, y, 1.0 / mu.size, dz)
+
+
+@_jit(inline="always")
+def _weighted_sum2(op, a, b, c, w):
+    """The float64 sum over rows i of w[i] * sum_j op(a[i, j], b[i, j], c)."""
+    n, d = a.shape
+    s = 0.0
+    for i in range(n):
+        r = 0.0
+        for j in range(d):
+            r += op(a[i, j], b[i, j], c)
+        s += w[i] * r
+    return s
+
+
+@_jit(inline="always")
+def _half_squared_error(p, t, _):
+    r = float(p) - float(t)
+    return 0.5 * r * r
+
+
+@_jit(inline="always")
+def cross_entropy_weighted_sum(p, y, eps, w):
+    """p (n, k), y (n, k), w (n,) -> sum_i w_i (-sum_k y log(max(p, eps)))."""
+    n, k = p.shape
+    s = 0.0
+    for i in range(n):
+        r = 0.0
+        for j in range(k):
+            t = float(y[i, j])
+            if t != 0.0:
+                r -= t * vec_log(max(float(p[i, j]), eps))
+        s += w[i] * r
+    return s
+
+
+@_jit(inline="always")
+def softmax_cross_entropy_weighted_sum(z, y, w):
+    """z (n, k) logits, y (n, k), w (n,) -> sum_i w_i sum_k y (logsumexp(z) - z)."""
+    n, k = z.shape
+    s = 0.0
+    for i in range(n):
+        m = float(z[i, 0])
+        for j in range(1, k):
+            if z[i, j] > m:
+                m = float(z[i, j])
+        se = 0.0
+        for j in range(k):
+            se += vec_exp(float(z[i, j]) - m)
+        lse = m + vec_log(se)
+        r = 0.0
+        for j in range(k):
+            t = float(y[i, j])
+            if t != 0.0:
+                r += t * (lse - float(z[i, j]))
+        s += w[i] * r
+    return s
+
+
+@_jit(inline="always")
+def loss_weighted_sum(loss, fused, z, pred, y, eps, w):
+    """sum_i w[i] * (the loss of sample i summed over its k outputs), float64:
+    z (n, k) the logits (used when fused: Sigmoid + bce, Softmax +
+    cross-entropy, Exp + poisson), pred (n, k) the outputs, y (n, k), w (n,)."""
+    if fused:
+        if loss == BCE:
+            return _weighted_sum2(_bce_logits_element, z, y, 0.0, w)
+        if loss == POISSON:
+            return _weighted_sum2(_poisson_logits_element, z, y, 0.0, w)
+        return softmax_cross_entropy_weighted_sum(z, y, w)
+    if loss == MSE:
+        return _weighted_sum2(_squared_error, pred, y, 0.0, w)
+    if loss == HALF_MSE:
+        return _weighted_sum2(_half_squared_error, pred, y, 0.0, w)
+    if loss == BCE:
+        return _weighted_sum2(_bce_element, pred, y, eps, w)
+    if loss == POISSON:
+        return _weighted_sum2(_poisson_element, pred, y, eps, w)
+    return cross_entropy_weighted_sum(pred, y, eps, w)
+
+
+@_jit(inline="always")
+def scale_rows(d, w, c):
+    """d (n, k), w (n,): d[i, j] *= c * w[i]."""
+    n, k = d.shape
+    if k == 1:
+        for i in range(n):
+            d[i, 0] *= c * w[i]
+    else:
+        for i in range(n):
+            f = c * w[i]
+            for j in range(k):
+                d[i, j] *= f
+
+
+@_jit(inline="always")
 def loss_forward(loss, pred, y, eps):
     """Loss of model outputs pred (n, k) against y (n, k)."""
     if loss == MSE:
@@ -879,6 +1118,8 @@ def loss_forward(loss, pred, y, eps):
         return half_mse_forward(pred, y)
     if loss == BCE:
         return bce_forward(pred, y, eps)
+    if loss == POISSON:
+        return poisson_forward(pred, y, eps)
     return cross_entropy_forward(pred, y, eps)
 
 
@@ -891,6 +1132,8 @@ def loss_backward(loss, pred, y, eps, dpred):
         half_mse_backward(pred, y, dpred)
     elif loss == BCE:
         bce_backward(pred, y, eps, dpred)
+    elif loss == POISSON:
+        poisson_backward(pred, y, eps, dpred)
     else:
         cross_entropy_backward(pred, y, eps, dpred)
 
@@ -942,20 +1185,23 @@ def adam_update(params, grads, m, v, t, lr, beta1, beta2, eps):
 
 @_jit(inline="always")
 def _max_width(layout):
+    """The widest gradient of the backward pass: every layer's output (the
+    model's input needs none, the first layer being Linear)."""
     w = 0
     for i in range(layout.shape[0]):
-        w = max(w, layout[i, L_IN], layout[i, L_OUT])
+        w = max(w, layout[i, L_OUT])
     return w
 
 
 @_jit(inline="always")
-def activation_offsets(layout, rows, offsets):
+def activation_offsets(layout, rows, offsets, dense_input):
     """offsets (L + 2,): where layer i's input starts in an activation buffer
-    that holds rows x width for the input and every layer output; the last
-    entry is the total size."""
+    that holds rows x width for the input (nothing for a sparse input, which
+    is read from its CSR arrays) and every layer output; the last entry is
+    the total size."""
     L = layout.shape[0]
     offsets[0] = 0
-    offsets[1] = rows * layout[0, L_IN]
+    offsets[1] = rows * layout[0, L_IN] if dense_input else 0
     for i in range(L):
         offsets[i + 2] = offsets[i + 1] + rows * layout[i, L_OUT]
 
@@ -963,9 +1209,10 @@ def activation_offsets(layout, rows, offsets):
 @_jit(inline="always")
 def fused_output(layout, loss):
     """True when the last layer and the loss combine into the stable
-    logits form: Sigmoid + bce or Softmax + cross-entropy."""
+    logits form: Sigmoid + bce, Softmax + cross-entropy or Exp + poisson."""
     last = layout[layout.shape[0] - 1, L_KIND]
-    return (loss == BCE and last == SIGMOID) or (loss == CROSS_ENTROPY and last == SOFTMAX)
+    return ((loss == BCE and last == SIGMOID) or (loss == CROSS_ENTROPY and last == SOFTMAX)
+            or (loss == POISSON and last == EXP))
 
 
 @_jit(inline="always")
@@ -977,18 +1224,19 @@ def backward_start(layout, loss):
 
 
 @_jit
-def layer_views(params, grads, layout, acts, d1, d2, rows, start):
+def layer_views(params, grads, layout, acts, d1, d2, rows, start, dense_input):
     """2-D views for a batch of `rows` samples, built once per engine call so
     the hot loop never slices or reshapes: xs[i] is layer i's input and
-    xs[i + 1] its output (all in acts); ws/gws and bs/gbs the weights, bias
-    and their gradients (empty for parameter-free layers); douts[i]/dxs[i]
-    the gradient with respect to layer i's output/input in the backward pass,
-    alternating between d1 and d2 from layer `start` down (empty when d1 is
-    empty, for inference)."""
+    xs[i + 1] its output (all in acts; xs[0] is (rows, 0) for a sparse
+    input); ws/gws and bs/gbs the weights, bias and their gradients (empty
+    for parameter-free layers); douts[i]/dxs[i] the gradient with respect to
+    layer i's output/input in the backward pass, alternating between d1 and
+    d2 from layer `start` down (empty when d1 is empty, for inference; dxs[0]
+    always, the first layer being Linear, whose dX is never needed)."""
     L = layout.shape[0]
     empty2 = params[0:0].reshape((0, 0))
     gempty2 = grads[0:0].reshape((0, 0))
-    d_in0 = layout[0, L_IN]
+    d_in0 = layout[0, L_IN] if dense_input else 0
     xs = [acts[0:rows * d_in0].reshape((rows, d_in0))]
     ws = [empty2]
     gws = [gempty2]
@@ -1030,15 +1278,21 @@ def layer_views(params, grads, layout, acts, d1, d2, rows, start):
         a = d1 if first else d2
         b = d2 if first else d1
         douts.append(a[0:rows * d_out].reshape((rows, d_out)))
-        dxs.append(b[0:rows * d_in].reshape((rows, d_in)))
+        if i == 0:
+            dxs.append(empty2)
+        else:
+            dxs.append(b[0:rows * d_in].reshape((rows, d_in)))
     return xs, ws, gws, bs, gbs, douts, dxs
 
 
 @_jit
-def forward_views(layout, xs, ws, bs):
-    """Forward pass of the batch whose input is already in xs[0]; every
-    layer's output is kept in xs for the backward pass."""
-    for i in range(layout.shape[0]):
+def forward_views(layout, xs, ws, bs, first):
+    """Forward pass from layer `first` of the batch whose input is already in
+    xs[first]; every layer's output is kept in xs for the backward pass.
+    first is 1 after the caller computed the first layer from a sparse input
+    (sparse_linear_forward), else 0. (The sparse arrays are not passed here:
+    four more array arguments per call cost the XOR-sized steps 8%.)"""
+    for i in range(first, layout.shape[0]):
         kind = layout[i, L_KIND]
         if kind == LINEAR:
             linear_forward(xs[i], ws[i], bs[i], layout[i, L_B] >= 0, xs[i + 1])
@@ -1046,47 +1300,109 @@ def forward_views(layout, xs, ws, bs):
             activation_forward(kind, xs[i], xs[i + 1])
 
 
+@_jit(inline="always")
+def _add_l2(params, grads, layout, i, c):
+    """Add c * W to the weight gradient of Linear layer i; returns its L2
+    term 0.5 * c * ||W||^2 (float64)."""
+    sq = 0.0
+    wo = layout[i, L_W]
+    for q in range(wo, wo + layout[i, L_IN] * layout[i, L_OUT]):
+        pq = params[q]
+        grads[q] += c * pq
+        sq += float(pq) * float(pq)
+    return 0.5 * c * sq
+
+
+@_jit(inline="always")
+def _batch_total(wb, rows):
+    """What the gradients and the penalty are divided by: the batch's weight
+    sum, or its rows when unweighted (wb empty)."""
+    if wb.shape[0] == 0:
+        return float(rows)
+    s = 0.0
+    for r in range(rows):
+        s += wb[r]
+    return s
+
+
 @_jit
-def backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb, eps, alpha,
-                   per_sample, start):
+def sparse_input_backward(params, grads, layout, starts, ends, indices, data, dout, gw, gb, alpha, total):
+    """The first layer's gradient for a sparse batch (see sparse_linear_backward),
+    after backward_views stopped above it: gw, gb from dout (rows, d_out),
+    plus the layer's L2 penalty alpha / total * W. Returns the penalty's
+    share of the loss (0.0 without one)."""
+    sparse_linear_backward(starts, ends, indices, data, dout, layout[0, L_B] >= 0, gw, gb)
+    if alpha != 0.0:
+        return _add_l2(params, grads, layout, 0, alpha / total)
+    return 0.0
+
+
+@_jit
+def backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb, wb, eps, alpha,
+                   per_sample, start, stop):
     """Loss of the forward pass held in xs against yb (rows, k), and its
     gradient in grads (through the views gws/gbs). alpha is the L2 penalty,
     scikit-learn style: alpha / 2 * ||W||^2 / rows is added to the loss.
-    per_sample: mse, half_mse and bce sum over the k outputs and average over
-    samples (scikit-learn's convention) instead of averaging over all
-    elements. Returns the loss (float64)."""
+    per_sample: mse, half_mse, bce and poisson sum over the k outputs and
+    average over samples (scikit-learn's convention) instead of averaging
+    over all elements. Returns the loss (float64).
+
+    wb (rows,) float64 holds the samples' weights, or is empty for an
+    unweighted batch. Weighted, scikit-learn's formulas: the loss is the
+    weighted average over the batch, each sample's output gradient is scaled
+    by its weight, and the gradients and the penalty are divided by the
+    batch's weight sum S instead of its rows (alpha / 2 * ||W||^2 / S).
+
+    The backward pass runs from layer `start` down to layer `stop`: 0, or 1
+    for a sparse input, whose first layer sparse_input_backward does."""
     L = layout.shape[0]
     p = xs[L]
     rows, k = p.shape
     dcur = douts[start]
-    if start == L - 2:  # fused output: loss and gradient from the logits
+    fused = start == L - 2
+    weighted = wb.shape[0] > 0
+    value = 0.0
+    wsum = 0.0
+    if weighted:
+        wsum = _batch_total(wb, rows)
+        # Elementwise losses average over the k outputs unless per_sample.
+        per = wsum if (per_sample or loss == CROSS_ENTROPY) else wsum * k
+        value = loss_weighted_sum(loss, fused, xs[L - 1], p, yb, eps, wb) / per
+    if fused:  # loss and gradient from the logits
         if loss == BCE:
-            value = bce_logits_forward(xs[L - 1], yb)
+            if not weighted:
+                value = bce_logits_forward(xs[L - 1], yb)
             bce_logits_backward(p, yb, dcur)
+        elif loss == POISSON:
+            if not weighted:
+                value = poisson_logits_forward(xs[L - 1], yb)
+            poisson_logits_backward(p, yb, dcur)
         else:
-            value = softmax_cross_entropy_forward(xs[L - 1], yb)
+            if not weighted:
+                value = softmax_cross_entropy_forward(xs[L - 1], yb)
             softmax_cross_entropy_backward(p, yb, dcur)
     else:
-        value = loss_forward(loss, p, yb, eps)
+        if not weighted:
+            value = loss_forward(loss, p, yb, eps)
         loss_backward(loss, p, yb, eps, dcur)
-    if per_sample and loss != CROSS_ENTROPY and k > 1:
+    if weighted:
+        # The unweighted gradient is an average over the rows (and over the k
+        # outputs unless per_sample): turn 1 / rows into w_i / S.
+        c = rows / wsum
+        if per_sample and loss != CROSS_ENTROPY:
+            c *= k
+        scale_rows(dcur, wb, c)
+    elif per_sample and loss != CROSS_ENTROPY and k > 1:
         value *= k
         for r in range(rows):
             for j in range(k):
                 dcur[r, j] *= k
-    for i in range(start, -1, -1):
+    for i in range(start, stop - 1, -1):
         kind = layout[i, L_KIND]
         if kind == LINEAR:
             linear_backward(xs[i], ws[i], douts[i], layout[i, L_B] >= 0, gws[i], gbs[i], i > 0, dxs[i])
             if alpha != 0.0:
-                c = alpha / rows
-                sq = 0.0
-                wo = layout[i, L_W]
-                for q in range(wo, wo + layout[i, L_IN] * layout[i, L_OUT]):
-                    pq = params[q]
-                    grads[q] += c * pq
-                    sq += float(pq) * float(pq)
-                value += 0.5 * c * sq
+                value += _add_l2(params, grads, layout, i, alpha / wsum if weighted else alpha / rows)
         elif i > 0:
             activation_backward(kind, xs[i + 1], douts[i], dxs[i])
     return value
@@ -1105,26 +1421,66 @@ def _gather(X, Y, order, start, xb, yb):
             yb[r, j] = Y[src, j]
 
 
+@_jit(inline="always")
+def _gather_targets(Y, order, start, yb):
+    """Copy the rows order[start:start + rows] of Y into yb (rows, k)."""
+    rows, k = yb.shape
+    for r in range(rows):
+        src = order[start + r]
+        for j in range(k):
+            yb[r, j] = Y[src, j]
+
+
+@_jit(inline="always")
+def _sparse_rows(indptr, order, start, starts, ends):
+    """The entry ranges of CSR rows order[start:start + len(starts)]."""
+    for r in range(starts.shape[0]):
+        src = order[start + r]
+        starts[r] = indptr[src]
+        ends[r] = indptr[src + 1]
+
+
+@_jit(inline="always")
+def _gather_weights(W, order, start, wb):
+    """Copy the weights of samples order[start:start + len(wb)] into wb."""
+    for r in range(wb.shape[0]):
+        wb[r] = W[order[start + r]]
+
+
 @_jit
-def predict_into(params, layout, X, out, block):
-    """X (n, d_in) -> out (n, d_out): inference in blocks of `block` rows."""
-    n = X.shape[0]
+def predict_into(params, layout, X, indptr, indices, data, out, block):
+    """X (n, d_in) -> out (n, d_out): inference in blocks of `block` rows. A
+    sparse X comes as CSR arrays indptr (n + 1,), indices, data (X is then
+    empty); n is out.shape[0]."""
+    n = out.shape[0]
     L = layout.shape[0]
+    sparse = indptr.shape[0] > 0
     rows = min(block, n)
     offsets = np.empty(L + 2, dtype=np.int64)
-    activation_offsets(layout, rows, offsets)
+    activation_offsets(layout, rows, offsets, not sparse)
     acts = np.empty(offsets[L + 1], dtype=params.dtype)
     none = params[0:0]
-    xs, ws, _, bs, _, _, _ = layer_views(params, params, layout, acts, none, none, rows, L - 1)
+    order = np.arange(n) if sparse else np.empty(0, dtype=np.int64)
+    sbuf = np.empty(rows if sparse else 0, dtype=np.int64)
+    ebuf = np.empty(rows if sparse else 0, dtype=np.int64)
+    starts, ends = sbuf, ebuf
+    xs, ws, _, bs, _, _, _ = layer_views(params, params, layout, acts, none, none, rows, L - 1, not sparse)
     for start in range(0, n, block):
         if n - start < rows:
             rows = n - start
-            xs, ws, _, bs, _, _, _ = layer_views(params, params, layout, acts, none, none, rows, L - 1)
-        x0 = xs[0]
-        for r in range(rows):
-            for j in range(x0.shape[1]):
-                x0[r, j] = X[start + r, j]
-        forward_views(layout, xs, ws, bs)
+            xs, ws, _, bs, _, _, _ = layer_views(params, params, layout, acts, none, none, rows, L - 1,
+                                                 not sparse)
+            if sparse:
+                starts, ends = sbuf[0:rows], ebuf[0:rows]
+        if sparse:
+            _sparse_rows(indptr, order, start, starts, ends)
+            sparse_linear_forward(starts, ends, indices, data, ws[0], bs[0], layout[0, L_B] >= 0, xs[1])
+        else:
+            x0 = xs[0]
+            for r in range(rows):
+                for j in range(x0.shape[1]):
+                    x0[r, j] = X[start + r, j]
+        forward_views(layout, xs, ws, bs, 1 if sparse else 0)
         p = xs[L]
         for r in range(rows):
             for j in range(p.shape[1]):
@@ -1132,26 +1488,42 @@ def predict_into(params, layout, X, out, block):
 
 
 @_jit
-def loss_and_gradient(params, grads, layout, loss, X, Y, eps, alpha, per_sample):
-    """Full-batch loss (float64) and its gradient in grads, for X (n, d_in),
-    Y (n, k). Used by L-BFGS and by gradient checks of the training path."""
-    n = X.shape[0]
+def loss_and_gradient(params, grads, layout, loss, X, indptr, indices, data, Y, W, eps, alpha, per_sample):
+    """Full-batch loss (float64) and its gradient in grads, for X (n, d_in)
+    or the CSR arrays indptr (n + 1,), indices, data of a sparse X (X then
+    empty), Y (n, k) and sample weights W (n,) float64 (empty: unweighted;
+    see backward_views). Used by L-BFGS and by gradient checks of the
+    training path."""
+    n = Y.shape[0]
     L = layout.shape[0]
+    sparse = indptr.shape[0] > 0
     offsets = np.empty(L + 2, dtype=np.int64)
-    activation_offsets(layout, n, offsets)
+    activation_offsets(layout, n, offsets, not sparse)
     acts = np.empty(offsets[L + 1], dtype=params.dtype)
     width = _max_width(layout)
     d1 = np.empty(n * width, dtype=params.dtype)
     d2 = np.empty(n * width, dtype=params.dtype)
     start = backward_start(layout, loss)
-    xs, ws, gws, bs, gbs, douts, dxs = layer_views(params, grads, layout, acts, d1, d2, n, start)
-    x0 = xs[0]
-    for r in range(n):
-        for j in range(X.shape[1]):
-            x0[r, j] = X[r, j]
-    forward_views(layout, xs, ws, bs)
-    return backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, Y, eps, alpha,
-                          per_sample, start)
+    xs, ws, gws, bs, gbs, douts, dxs = layer_views(params, grads, layout, acts, d1, d2, n, start, not sparse)
+    starts = np.empty(n if sparse else 0, dtype=np.int64)
+    ends = np.empty(n if sparse else 0, dtype=np.int64)
+    if sparse:
+        for r in range(n):
+            starts[r] = indptr[r]
+            ends[r] = indptr[r + 1]
+        sparse_linear_forward(starts, ends, indices, data, ws[0], bs[0], layout[0, L_B] >= 0, xs[1])
+    else:
+        x0 = xs[0]
+        for r in range(n):
+            for j in range(X.shape[1]):
+                x0[r, j] = X[r, j]
+    forward_views(layout, xs, ws, bs, 1 if sparse else 0)
+    value = backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, Y, W, eps, alpha,
+                           per_sample, start, 1 if sparse else 0)
+    if sparse:
+        value += sparse_input_backward(params, grads, layout, starts, ends, indices, data, douts[0], gws[0],
+                                       gbs[0], alpha, _batch_total(W, n))
+    return value
 
 
 @_jit
@@ -1180,13 +1552,20 @@ def _all_finite(a):
 
 
 @_jit
-def train_epochs(params, grads, layout, X, Y, shuffle_u, settings, first_moment, second_moment, adam_step,
-                 epoch_loss, status):
+def train_epochs(params, grads, layout, X, indptr, indices, data, Y, W, order_in, shuffle_u, settings,
+                 first_moment, second_moment, adam_step, epoch_loss, status):
     """The fused training engine: len(epoch_loss) epochs of minibatch gradient
     descent in compiled code.
 
-    params, grads (P,); layout (L, 5); X (n, d_in); Y (n, k); shuffle_u
-    (epochs, n) uniform draws (ignored unless settings.shuffle); settings an
+    params, grads (P,); layout (L, 5); X (n, d_in), or empty when the input
+    is sparse: the CSR arrays indptr (n + 1,), indices and data (empty for a
+    dense X), whose batches the first layer reads in place; Y (n, k); W (n,)
+    float64 sample weights, or empty for an unweighted run (see
+    backward_views; an epoch's loss is still the mean over samples of the
+    batch losses, each batch counting by its rows, as in scikit-learn);
+    order_in (n,) int64 the sample order of every unshuffled epoch (empty:
+    0..n-1); shuffle_u (epochs, n) uniform draws (ignored unless
+    settings.shuffle); settings an
     EngineSettings; first_moment (P,) the momentum velocity or Adam's first
     moment, second_moment (P,) Adam's second moment, adam_step (1,) Adam's
     step count (all three carried over between calls). Writes each epoch's
@@ -1195,10 +1574,11 @@ def train_epochs(params, grads, layout, X, Y, shuffle_u, settings, first_moment,
     parameter, the parameters and optimizer state of the start of that epoch
     are restored and the engine stops with STOP_DIVERGED.
     """
-    n = X.shape[0]
+    n = Y.shape[0]
     k = Y.shape[1]
     L = layout.shape[0]
     P = params.shape[0]
+    sparse = indptr.shape[0] > 0
     lr = settings.lr
     momentum = settings.momentum
     beta1 = settings.beta_1
@@ -1218,26 +1598,48 @@ def train_epochs(params, grads, layout, X, Y, shuffle_u, settings, first_moment,
     stateful = opt == OPT_ADAM or use_momentum
 
     offsets = np.empty(L + 2, dtype=np.int64)
-    activation_offsets(layout, batch, offsets)
+    activation_offsets(layout, batch, offsets, not sparse)
     acts = np.empty(offsets[L + 1], dtype=params.dtype)
     width = _max_width(layout)
     d1 = np.empty(batch * width, dtype=params.dtype)
     d2 = np.empty(batch * width, dtype=params.dtype)
     ybuf = np.empty(batch * k, dtype=params.dtype)
     start = backward_start(layout, loss)
+    first = 1 if sparse else 0         # a sparse input's first layer runs apart (sparse_input_backward)
+    bias0 = layout[0, L_B] >= 0
     # Views for full batches and, when n is not a multiple of batch, the last one.
-    xs, ws, gws, bs, gbs, douts, dxs = layer_views(params, grads, layout, acts, d1, d2, batch, start)
+    xs, ws, gws, bs, gbs, douts, dxs = layer_views(params, grads, layout, acts, d1, d2, batch, start, not sparse)
     yb = ybuf.reshape((batch, k))
     last = n - (n - 1) // batch * batch
-    xs2, ws2, gws2, bs2, gbs2, douts2, dxs2 = layer_views(params, grads, layout, acts, d1, d2, last, start)
+    xs2, ws2, gws2, bs2, gbs2, douts2, dxs2 = layer_views(params, grads, layout, acts, d1, d2, last, start,
+                                                          not sparse)
     yb2 = ybuf[0:last * k].reshape((last, k))
+    weighted = W.shape[0] > 0
+    wbuf = np.empty(batch if weighted else 0, dtype=np.float64)
+    wb = wbuf
+    wb2 = wbuf[0:last] if weighted else wbuf
+    # A sparse batch: the entry ranges of its rows in the CSR arrays.
+    sbuf = np.empty(batch if sparse else 0, dtype=np.int64)
+    ebuf = np.empty(batch if sparse else 0, dtype=np.int64)
+    starts, ends = sbuf, ebuf
+    starts2 = sbuf[0:last] if sparse else sbuf
+    ends2 = ebuf[0:last] if sparse else ebuf
 
     order = np.arange(n)
+    if order_in.shape[0] > 0:
+        for q in range(n):
+            order[q] = order_in[q]
     # One unshuffled full batch (XOR-sized data): the batch never changes and
     # nothing else writes xs[0] or yb, so it is gathered once.
     static_batch = batch == n and not shuffle
     if static_batch:
-        _gather(X, Y, order, 0, xs[0], yb)
+        if sparse:
+            _gather_targets(Y, order, 0, yb)
+            _sparse_rows(indptr, order, 0, starts, ends)
+        else:
+            _gather(X, Y, order, 0, xs[0], yb)
+        if weighted:
+            _gather_weights(W, order, 0, wb)
     saved = np.empty(P, dtype=params.dtype)
     saved_first = np.empty(P, dtype=first_moment.dtype)
     saved_second = np.empty(P, dtype=second_moment.dtype)
@@ -1259,16 +1661,38 @@ def train_epochs(params, grads, layout, X, Y, shuffle_u, settings, first_moment,
         for b0 in range(0, n, batch):
             if b0 + batch <= n:
                 if not static_batch:
-                    _gather(X, Y, order, b0, xs[0], yb)
-                forward_views(layout, xs, ws, bs)
-                value = backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb,
-                                       clip_eps, alpha, per_sample, start)
+                    if sparse:
+                        _gather_targets(Y, order, b0, yb)
+                        _sparse_rows(indptr, order, b0, starts, ends)
+                    else:
+                        _gather(X, Y, order, b0, xs[0], yb)
+                    if weighted:
+                        _gather_weights(W, order, b0, wb)
+                if sparse:
+                    sparse_linear_forward(starts, ends, indices, data, ws[0], bs[0], bias0, xs[1])
+                forward_views(layout, xs, ws, bs, first)
+                value = backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb, wb,
+                                       clip_eps, alpha, per_sample, start, first)
+                if sparse:
+                    value += sparse_input_backward(params, grads, layout, starts, ends, indices, data, douts[0],
+                                                   gws[0], gbs[0], alpha, _batch_total(wb, batch))
                 total += value * batch
             else:
-                _gather(X, Y, order, b0, xs2[0], yb2)
-                forward_views(layout, xs2, ws2, bs2)
+                if sparse:
+                    _gather_targets(Y, order, b0, yb2)
+                    _sparse_rows(indptr, order, b0, starts2, ends2)
+                else:
+                    _gather(X, Y, order, b0, xs2[0], yb2)
+                if weighted:
+                    _gather_weights(W, order, b0, wb2)
+                if sparse:
+                    sparse_linear_forward(starts2, ends2, indices, data, ws2[0], bs2[0], bias0, xs2[1])
+                forward_views(layout, xs2, ws2, bs2, first)
                 value = backward_views(params, grads, layout, loss, xs2, ws2, gws2, gbs2, douts2, dxs2,
-                                       yb2, clip_eps, alpha, per_sample, start)
+                                       yb2, wb2, clip_eps, alpha, per_sample, start, first)
+                if sparse:
+                    value += sparse_input_backward(params, grads, layout, starts2, ends2, indices, data,
+                                                   douts2[0], gws2[0], gbs2[0], alpha, _batch_total(wb2, last))
                 total += value * last
             if opt == OPT_ADAM:
                 adam_step[0] += 1

@@ -109,7 +109,14 @@ class Softmax(Layer):
     kind = K.SOFTMAX
 
 
-ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "identity": Identity, "softmax": Softmax}
+class Exp(Layer):
+    """exp(x), element-wise: the output of a Poisson regression (log link),
+    whose outputs are the predicted means."""
+    kind = K.EXP
+
+
+ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "identity": Identity, "softmax": Softmax,
+               "exp": Exp}
 
 
 class Linear(Layer):

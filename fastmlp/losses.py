@@ -4,11 +4,14 @@
 of it (scikit-learn's and the hand-worked tutorials' convention); ``bce`` is
 binary cross-entropy averaged over all elements, on probabilities;
 ``cross_entropy`` sums over classes and averages over samples, on class
-probabilities, with one-hot, probability or integer-index targets.
+probabilities, with one-hot, probability or integer-index targets;
+``poisson`` is the Poisson deviance term ``mu - y log(mu) + y log(y) - y``
+of predicted means mu (scikit-learn's ``loss="poisson"``), averaged over all
+elements, for targets y >= 0 (counts, rates).
 
-When the model ends in Sigmoid (bce) or Softmax (cross_entropy), training
-computes the loss from the logits and uses the fused gradient (p - y), so
-saturated outputs never give NaN or inf.
+When the model ends in Sigmoid (bce), Softmax (cross_entropy) or Exp
+(poisson), training computes the loss from the logits and uses the fused
+gradient (p - y), so saturated outputs never give NaN or inf.
 
 >>> import numpy as np, fastmlp as fm
 >>> loss = fm.get_loss("half_mse")
@@ -21,8 +24,9 @@ import numpy as np
 from . import kernels as K
 from .validation import as_matrix, as_targets, check_choice, float_dtype_of
 
-NAMES = ("mse", "half_mse", "bce", "cross_entropy")
-_KINDS = {"mse": K.MSE, "half_mse": K.HALF_MSE, "bce": K.BCE, "cross_entropy": K.CROSS_ENTROPY}
+NAMES = ("mse", "half_mse", "bce", "cross_entropy", "poisson")
+_KINDS = {"mse": K.MSE, "half_mse": K.HALF_MSE, "bce": K.BCE, "cross_entropy": K.CROSS_ENTROPY,
+          "poisson": K.POISSON}
 ALIASES = {"binary_crossentropy": "bce", "log_loss": "bce", "categorical_crossentropy": "cross_entropy",
            "ce": "cross_entropy", "squared_error": "half_mse"}
 
@@ -51,6 +55,10 @@ class Loss:
             raise ValueError(f"loss={self.name!r} needs probabilities in [0, 1], so the model's last layer must be "
                              f"Sigmoid or Softmax; it is {model.layers[-1]!r}. Build the model with {fix} "
                              f"(fm.MLP) or use loss='mse'.")
+        if self.name == "poisson" and model.output_kind != K.EXP:
+            raise ValueError(f"loss='poisson' needs predicted means exp(z) > 0, so the model's last layer must be "
+                             f"Exp (the log link); it is {model.layers[-1]!r}. Build the model with "
+                             f"output='exp' (fm.MLP) or use loss='mse'.")
 
     def _arrays(self, pred, target):
         pred = as_matrix(pred, "pred", float_dtype_of(pred))
@@ -76,7 +84,7 @@ class Loss:
 
 
 def get_loss(name):
-    """Return the Loss for a name ("mse", "half_mse", "bce", "cross_entropy");
+    """Return the Loss for a name ("mse", "half_mse", "bce", "cross_entropy", "poisson");
     a Loss is returned as it is."""
     if isinstance(name, Loss):
         return name

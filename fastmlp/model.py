@@ -21,10 +21,25 @@ from . import kernels as K
 from .init import get as get_init
 from .layers import ACTIVATIONS, Layer, Linear, Softmax, layer_from_config
 from .losses import get_loss
-from .validation import (as_matrix, as_targets, check_bool, check_choice, check_classes, check_dtype, check_float,
-                         check_int, check_seed)
+from .validation import (SparseRows, as_matrix, as_sample_weight, as_targets, check_bool, check_choice,
+                         check_classes, check_dtype, check_feature_names, check_float, check_int, check_seed,
+                         feature_names_of)
 
 PREDICT_BLOCK = 512
+_NO_WEIGHTS = np.zeros(0, dtype=np.float64)  # the kernels' sample weights of an unweighted call
+_NO_INDEX = np.zeros(0, dtype=np.int64)      # the CSR index arrays of a dense input
+# per dtype: the CSR values of a dense input, and the dense X of a sparse one
+_NO_DATA = {np.dtype(t): (np.zeros(0, dtype=t), np.zeros((0, 0), dtype=t)) for t in (np.float32, np.float64)}
+
+
+def input_arrays(X, dtype):
+    """The kernels' input arguments (X, indptr, indices, data) for a checked
+    input: a dense X with empty CSR arrays, or an empty X with the CSR
+    arrays of SparseRows."""
+    no_data, no_X = _NO_DATA[np.dtype(dtype)]
+    if isinstance(X, SparseRows):
+        return no_X, X.indptr, X.indices, X.data
+    return X, _NO_INDEX, _NO_INDEX, no_data
 
 
 class Model:
@@ -84,6 +99,9 @@ class Model:
         self.init = get_init(init)
         self.seed = check_seed(seed)
         self.layers = layers
+        # The column names of the data frame the model was trained on (set by
+        # Trainer.fit and kept in model files); None when trained on arrays.
+        self.feature_names_in_ = None
 
         rows = []
         offset = 0
@@ -185,17 +203,32 @@ class Model:
                              f"output); this model ends in {self.layers[-1]!r}.")
         self._classes = check_classes(value, self.n_classes)
 
-    def _network_input(self, X, name="X"):
+    def _network_input(self, X, name="X", accept_sparse=False):
         """X checked, then standardized when the model has a standardizer."""
-        X = self.check_input(X, name)
+        X = self.check_input(X, name, accept_sparse=accept_sparse)
         if self._standardizer is not None:
+            if isinstance(X, SparseRows):
+                raise ValueError(f"{name} is sparse, but this model standardizes its inputs, and centring them "
+                                 "would make a sparse X dense; give a dense array, or train without "
+                                 "standardize.")
             X = self._standardizer.transform(X, self.dtype)
         return X
 
     # -- computation -----------------------------------------------------------
-    def check_input(self, X, name="X"):
-        """Validate X for this model and return it normalised for the kernels."""
-        return as_matrix(X, name, self.dtype, n_features=self.n_features_in)
+    def check_input(self, X, name="X", accept_sparse=False):
+        """Validate X for this model and return it normalised for the kernels;
+        with accept_sparse, a scipy sparse X becomes validation.SparseRows."""
+        return as_matrix(X, name, self.dtype, n_features=self.n_features_in, accept_sparse=accept_sparse)
+
+    def check_feature_names(self, X, reset=False):
+        """Check a data frame's column names against feature_names_in_ as
+        scikit-learn does (other names or another order: ValueError; names
+        on one side only: a warning). reset=True (training) records them
+        when the model has none yet."""
+        if reset and self.feature_names_in_ is None:
+            self.feature_names_in_ = feature_names_of(X)
+            return
+        check_feature_names(self.feature_names_in_, X)
 
     def check_target(self, y, n_rows, loss=None, name="y"):
         """Validate targets for this model and loss; returns (n_rows, n_outputs)."""
@@ -203,16 +236,30 @@ class Model:
 
     def predict(self, X):
         """Outputs for X (n, n_features_in) -> (n, n_outputs), inference only:
-        nothing is kept for backward."""
-        X = self._network_input(X)
+        nothing is kept for backward. X may be a scipy sparse matrix: the
+        first layer then reads its rows in place, never densified."""
+        self.check_feature_names(X)
+        return self._predict(X)
+
+    def predict_positional(self, X):
+        """predict without the check of a frame's column names: for callers
+        that have put the columns in the model's order themselves (the
+        command line matches them by name, plots evaluate grids)."""
+        return self._predict(X)
+
+    def _predict(self, X):
+        X = self._network_input(X, accept_sparse=True)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        K.predict_into(self.params, self.layout, X, out, PREDICT_BLOCK)
+        Xd, indptr, indices, data = input_arrays(X, self.dtype)
+        K.predict_into(self.params, self.layout, Xd, indptr, indices, data, out, PREDICT_BLOCK)
         if not np.isfinite(out).all():  # finite inputs, yet an overflow inside: say so
             bad = int((~np.isfinite(out)).sum())
+            values = X.data if isinstance(X, SparseRows) else X
+            largest = float(np.abs(values).max()) if values.size else 0.0
             warnings.warn(f"predict produced {bad} NaN or infinite output value{'s' if bad > 1 else ''}: "
                           f"an activation overflowed {np.dtype(self.dtype).name} (largest |X| is "
-                          f"{float(np.abs(X).max()):.3g}). Scale the inputs or use float64.",
-                          RuntimeWarning, stacklevel=2)
+                          f"{largest:.3g}). Scale the inputs or use float64.",
+                          RuntimeWarning, stacklevel=3)
         return out
 
     __call__ = predict
@@ -231,6 +278,7 @@ class Model:
 
     def forward(self, X):
         """Outputs for X, layer by layer, keeping what backward() needs."""
+        self.check_feature_names(X)
         out = self._network_input(X)
         for layer in self.layers:
             out = layer._forward(out)
@@ -253,19 +301,27 @@ class Model:
             dout = np.ascontiguousarray(dout / self._standardizer.scale_, dtype=self.dtype)
         return dout
 
-    def loss_and_gradient(self, X, y, loss="mse", alpha=0.0, per_sample=False):
+    def loss_and_gradient(self, X, y, loss="mse", alpha=0.0, per_sample=False, sample_weight=None):
         """Full-batch loss (float) of the model on (X, y), with its gradient
         written into ``model.grads``. Uses the same compiled path as training,
-        including the fused Sigmoid+bce and Softmax+cross-entropy forms.
-        per_sample=True sums mse/half_mse/bce over outputs (scikit-learn)."""
+        including the fused Sigmoid+bce, Softmax+cross-entropy and Exp+poisson
+        forms. per_sample=True sums mse/half_mse/bce/poisson over outputs
+        (scikit-learn). sample_weight (None, a number or one weight >= 0 per
+        sample) makes the loss the weighted average and divides the gradient
+        and the penalty by the weight sum, as scikit-learn does. X may be a
+        scipy sparse matrix."""
         lossobj = get_loss(loss)
         lossobj.check_model(self)
-        X = self._network_input(X)
+        self.check_feature_names(X)
+        X = self._network_input(X, accept_sparse=True)
         Y = self.check_target(y, X.shape[0], loss=lossobj.name)
         alpha = check_float(alpha, "alpha", low=0, low_inclusive=True)
         per_sample = check_bool(per_sample, "per_sample")
-        return float(K.loss_and_gradient(self.params, self.grads, self.layout, lossobj.kind, X, Y,
-                                         lossobj.clip_eps(self.dtype), alpha, per_sample))
+        W = as_sample_weight(sample_weight, X.shape[0])
+        W = _NO_WEIGHTS if W is None or np.all(W == 1.0) else W
+        Xd, indptr, indices, data = input_arrays(X, self.dtype)
+        return float(K.loss_and_gradient(self.params, self.grads, self.layout, lossobj.kind, Xd, indptr, indices,
+                                         data, Y, W, lossobj.clip_eps(self.dtype), alpha, per_sample))
 
     # -- pickling: rebuild the layer views into the flat buffers ---------------
     def __getstate__(self):
@@ -279,6 +335,7 @@ class Model:
         # joblib may hand back read-only memory maps; the kernels write in place.
         for key in ("params", "grads"):
             state[key] = np.require(state[key], requirements=["C", "W", "A"])
+        state.setdefault("feature_names_in_", None)
         self.__dict__.update(state)
         self.layers = [layer_from_config(c) for c in configs]
         self._bind_layers()
@@ -294,6 +351,7 @@ class Model:
         if self._standardizer is not None:
             clone._standardizer = type(self._standardizer)(self._standardizer.mean_, self._standardizer.scale_)
         clone._classes = None if self._classes is None else list(self._classes)
+        clone.feature_names_in_ = None if self.feature_names_in_ is None else self.feature_names_in_.copy()
         return clone
 
     def summary(self):
@@ -321,7 +379,8 @@ def MLP(sizes, activation="relu", output="identity", dtype=np.float64, seed=None
     output="sigmoid")`` is Linear(2, 8), ReLU, Linear(8, 1), Sigmoid.
 
     activation: "relu", "sigmoid", "tanh" or "identity" between Linear layers;
-    output: "identity", "sigmoid" or "softmax" after the last one.
+    output: "identity", "sigmoid", "softmax", "relu", "tanh" or "exp" (a
+    Poisson regression's log link) after the last one.
     """
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
         raise TypeError(f"sizes must be a list of layer widths, e.g. [2, 8, 1]; got {sizes!r}.")
@@ -329,7 +388,7 @@ def MLP(sizes, activation="relu", output="identity", dtype=np.float64, seed=None
     if len(sizes) < 2:
         raise ValueError(f"sizes must list at least the input and output widths, e.g. [2, 8, 1]; got {sizes}.")
     activation = check_choice(activation, "activation", ("relu", "sigmoid", "tanh", "identity"))
-    output = check_choice(output, "output", ("identity", "sigmoid", "softmax", "relu", "tanh"))
+    output = check_choice(output, "output", ("identity", "sigmoid", "softmax", "relu", "tanh", "exp"))
     layers = []
     for i in range(len(sizes) - 1):
         layers.append(Linear(sizes[i], sizes[i + 1], bias=bias))

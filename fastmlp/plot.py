@@ -58,7 +58,7 @@ def decision_boundary(ax, model, X, y=None, feature_names=None, task=None, resol
     task = task or model_task(model, y)
     names_of = [str(c) for c in classes] if classes is not None else None
     xx, yy, pts = _grid(X, resolution)
-    pred = np.asarray(model.predict(pts), dtype=np.float64)
+    pred = np.asarray(model.predict_positional(pts), dtype=np.float64)
     names = feature_names or ["x1", "x2"]
     labels = None if y is None else np.asarray(y, dtype=np.float64).reshape(len(X), -1)
     if task == "binary":
@@ -106,7 +106,7 @@ def prediction_curve(ax, model, X, y=None, feature_names=None, resolution=400):
     lo, hi = X[:, 0].min(), X[:, 0].max()
     pad = 0.1 * (hi - lo) if hi > lo else 0.5
     grid = np.linspace(lo - pad, hi + pad, resolution).reshape(-1, 1)
-    pred = np.asarray(model.predict(grid), dtype=np.float64)
+    pred = np.asarray(model.predict_positional(grid), dtype=np.float64)
     if y is not None:
         yy = np.asarray(y, dtype=np.float64).reshape(len(X), -1)
         ax.scatter(X[:, 0], yy[:, 0], s=12, alpha=0.6, color="tab:gray", label="data")

@@ -33,45 +33,85 @@ ACT = {
     "tanh": (np.tanh, lambda out, g: g * (1.0 - out * out)),
     "identity": (lambda z: z.copy(), lambda out, g: g.copy()),
     "softmax": (_softmax, lambda out, g: out * (g - (g * out).sum(axis=1, keepdims=True))),
+    "exp": (np.exp, lambda out, g: g * out),
 }
 
 
-def loss_value(name, out, y, logits=None):
-    """Loss of outputs `out` against y; for bce/cross_entropy after a
-    Sigmoid/Softmax pass the logits so the value is computed stably."""
-    n = out.shape[0]
+def _xlogx(y):
+    return np.where(y > 0, y * np.log(np.where(y > 0, y, 1.0)), 0.0)
+
+
+def _average(values, weights):
+    """Mean over samples (axis 0) of per-sample values, weighted when given."""
+    if weights is None:
+        return values.sum() / values.shape[0]
+    return float(np.sum(weights * values) / np.sum(weights))
+
+
+def _elements(name, out, y, logits):
+    """The loss of each element (n, k): its sum over a row is that sample's loss."""
     if name == "mse":
-        return float(np.mean((out - y) ** 2))
+        return (out - y) ** 2
     if name == "half_mse":
-        return float(np.mean((out - y) ** 2) / 2)
+        return (out - y) ** 2 / 2
     if name == "bce":
         if logits is not None:
             z = logits
-            return float(np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))))
+            return np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
         p = np.clip(out, 1e-15, 1 - 1e-15)
-        return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+        return -(y * np.log(p) + (1 - y) * np.log(1 - p))
     if name == "cross_entropy":
         if logits is not None:
             m = logits.max(axis=1, keepdims=True)
             lse = m + np.log(np.exp(logits - m).sum(axis=1, keepdims=True))
-            return float(np.sum(y * (lse - logits)) / n)
-        return float(-np.sum(y * np.log(np.maximum(out, 1e-15))) / n)
+            return y * (lse - logits)
+        return -y * np.log(np.maximum(out, 1e-15))
+    if name == "poisson":
+        # scikit-learn's xlogy(y, y / mu) - y + mu, with log(mu) = z when the logits are known
+        log_mu = logits if logits is not None else np.log(np.maximum(out, 1e-15))
+        mu = np.exp(logits) if logits is not None else np.maximum(out, 1e-15)
+        return _xlogx(y) - y * log_mu - y + mu
     raise ValueError(f"unknown loss {name!r}")
 
 
-def loss_grad(name, out, y):
+def loss_value(name, out, y, logits=None, sample_weight=None, per_sample=False):
+    """Loss of outputs `out` against y; for bce/cross_entropy/poisson after a
+    Sigmoid/Softmax/Exp pass the logits so the value is computed stably.
+    mse, half_mse, bce and poisson average over all elements (per_sample:
+    sum over outputs, average over samples), cross_entropy sums over
+    classes; the average over samples is weighted by sample_weight."""
+    rows = _elements(name, out, y, logits).sum(axis=1)
+    k = 1 if (name == "cross_entropy" or per_sample) else out.shape[1]
+    return float(_average(rows, sample_weight) / k)
+
+
+def loss_grad(name, out, y, sample_weight=None, per_sample=False):
     """d loss / d out."""
-    n = out.shape[0]
+    n, k = out.shape
     if name == "mse":
-        return 2.0 * (out - y) / out.size
-    if name == "half_mse":
-        return (out - y) / out.size
-    if name == "bce":
+        g = 2.0 * (out - y)
+    elif name == "half_mse":
+        g = out - y
+    elif name == "bce":
         p = np.clip(out, 1e-15, 1 - 1e-15)
-        return (p - y) / (p * (1 - p)) / out.size
-    if name == "cross_entropy":
-        return -y / np.maximum(out, 1e-15) / n
-    raise ValueError(f"unknown loss {name!r}")
+        g = (p - y) / (p * (1 - p))
+    elif name == "cross_entropy":
+        g = -y / np.maximum(out, 1e-15)
+    elif name == "poisson":
+        g = 1.0 - y / np.maximum(out, 1e-15)
+    else:
+        raise ValueError(f"unknown loss {name!r}")
+    return g * _sample_scale(name, n, k, sample_weight, per_sample)
+
+
+def _sample_scale(name, n, k, sample_weight, per_sample):
+    """(n, 1) factors that turn each sample's loss gradient into the batch
+    average's: 1 / n, or w_i / sum(w), and / k for element averages."""
+    per = 1 if (name == "cross_entropy" or per_sample) else k
+    if sample_weight is None:
+        return np.full((n, 1), 1.0 / (n * per))
+    w = np.asarray(sample_weight, dtype=np.float64).reshape(-1, 1)
+    return w / (w.sum() * per)
 
 
 class Net:
@@ -128,31 +168,44 @@ class Net:
 
     def _fused(self, loss):
         last = self.layers[-1][0]
-        return (loss == "bce" and last == "sigmoid") or (loss == "cross_entropy" and last == "softmax")
+        return ((loss == "bce" and last == "sigmoid") or (loss == "cross_entropy" and last == "softmax")
+                or (loss == "poisson" and last == "exp"))
 
-    def loss(self, X, y, loss):
+    def loss(self, X, y, loss, sample_weight=None, per_sample=False, alpha=0.0):
         acts = self.forward(X)
         logits = acts[-2] if self._fused(loss) else None
-        return loss_value(loss, acts[-1], y, logits)
+        value = loss_value(loss, acts[-1], y, logits, sample_weight, per_sample)
+        return value + self._penalty(alpha, X.shape[0], sample_weight)
 
-    def gradients(self, X, y, loss):
-        """(loss value, list of gradients aligned with weights())."""
+    def _penalty(self, alpha, n, sample_weight):
+        """scikit-learn's L2 term: alpha / 2 * ||W||^2 over the batch's rows
+        (or weight sum)."""
+        total = n if sample_weight is None else float(np.sum(sample_weight))
+        sq = sum(float(np.sum(layer[1] ** 2)) for layer in self.layers if layer[0] == "linear")
+        return 0.5 * alpha * sq / total
+
+    def gradients(self, X, y, loss, sample_weight=None, per_sample=False, alpha=0.0):
+        """(loss value, list of gradients aligned with weights()). With
+        sample_weight, scikit-learn's weighted loss: the weighted average
+        over samples, the gradients and the penalty divided by the weight sum."""
         acts = self.forward(X)
         out = acts[-1]
-        n = out.shape[0]
+        n, k = out.shape
         start = len(self.layers) - 1
         if self._fused(loss):
-            value = loss_value(loss, out, y, acts[-2])
-            g = (out - y) / (out.size if loss == "bce" else n)
+            value = loss_value(loss, out, y, acts[-2], sample_weight, per_sample)
+            g = (out - y) * _sample_scale(loss, n, k, sample_weight, per_sample)
             start -= 1
         else:
-            value = loss_value(loss, out, y)
-            g = loss_grad(loss, out, y)
+            value = loss_value(loss, out, y, None, sample_weight, per_sample)
+            g = loss_grad(loss, out, y, sample_weight, per_sample)
+        value += self._penalty(alpha, n, sample_weight)
+        total = n if sample_weight is None else float(np.sum(sample_weight))
         grads = {}
         for i in range(start, -1, -1):
             layer = self.layers[i]
             if layer[0] == "linear":
-                grads[i] = (acts[i].T @ g, None if layer[2] is None else g.sum(axis=0))
+                grads[i] = (acts[i].T @ g + alpha / total * layer[1], None if layer[2] is None else g.sum(axis=0))
                 g = g @ layer[1].T
             else:
                 g = ACT[layer[0]][1](acts[i + 1], g)
@@ -165,15 +218,18 @@ class Net:
                     flat.append(gb)
         return value, flat
 
-    def sgd_step(self, X, y, loss, lr):
-        value, grads = self.gradients(X, y, loss)
+    def sgd_step(self, X, y, loss, lr, sample_weight=None, per_sample=False, alpha=0.0):
+        value, grads = self.gradients(X, y, loss, sample_weight, per_sample, alpha)
         for w, g in zip(self.weights(), grads):
             w -= lr * g
         return value
 
-    def train(self, X, y, loss, lr, batch_size, epochs, orders=None):
+    def train(self, X, y, loss, lr, batch_size, epochs, orders=None, sample_weight=None, per_sample=False,
+              alpha=0.0):
         """Plain minibatch SGD; orders (epochs, n) gives each epoch's sample
-        order (default: no shuffling). Returns the per-epoch mean losses."""
+        order (default: no shuffling). Returns the per-epoch mean losses:
+        the batch losses averaged with their rows as weights (scikit-learn's
+        loss_, also with sample weights)."""
         X = np.asarray(X, dtype=self.dtype)
         y = np.asarray(y, dtype=self.dtype)
         n = X.shape[0]
@@ -183,7 +239,8 @@ class Net:
             total = 0.0
             for s in range(0, n, batch_size):
                 idx = order[s:s + batch_size]
-                total += self.sgd_step(X[idx], y[idx], loss, lr) * len(idx)
+                w = None if sample_weight is None else np.asarray(sample_weight)[idx]
+                total += self.sgd_step(X[idx], y[idx], loss, lr, w, per_sample, alpha) * len(idx)
             history[e] = total / n
         return history
 

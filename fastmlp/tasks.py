@@ -82,9 +82,12 @@ def _listed(labels, limit=6):
 
 def default_loss(output, y):
     """The loss that goes with an output activation: cross_entropy after
-    softmax, bce after sigmoid when the targets lie in [0, 1], else mse."""
+    softmax, bce after sigmoid when the targets lie in [0, 1], poisson after
+    exp (the log link), else mse."""
     if output == "softmax":
         return "cross_entropy"
+    if output == "exp":
+        return "poisson"
     y = np.asarray(y)
     return "bce" if output == "sigmoid" and y.min() >= 0 and y.max() <= 1 else "mse"
 

@@ -24,11 +24,12 @@ import numpy as np
 from . import kernels as K
 from .callbacks import Best, get_early_stopping, get_schedule
 from .losses import get_loss
-from .model import PREDICT_BLOCK, Model
+from .model import PREDICT_BLOCK, Model, input_arrays
 from .optim import get_optimizer
 from .preprocessing import Standardizer
 from .tasks import Scorer, labels_of, metric_name, model_task
-from .validation import _describe, check_bool, check_float, check_int, check_seed
+from .validation import (SparseRows, _describe, as_sample_weight, check_bool, check_class_weight, check_float,
+                         check_int, check_seed, class_sample_weight)
 
 CHUNK_SECONDS = 0.05
 MAX_DRAWS = 1 << 20  # shuffle draws held at once: 8 MB
@@ -41,6 +42,8 @@ METRIC_SAMPLE_FRACTION = 0.25
 MIN_METRIC_SAMPLE = 200
 SPLIT_STREAM = 0x5EED_5B17  # mixed into the seed: the split draws are not the shuffle draws
 STOP_REASONS = ("completed", "target_loss", "early_stopping", "diverged", "interrupted")
+_NO_WEIGHTS = np.zeros(0, dtype=np.float64)  # W of an unweighted run
+_NO_ORDER = np.zeros(0, dtype=np.int64)      # the engine's order_in: samples in their order
 
 
 class TrainingDiverged(FloatingPointError):
@@ -156,7 +159,7 @@ class Trainer:
     Parameters
     ----------
     model : Model
-    loss : "mse", "half_mse", "bce" or "cross_entropy"
+    loss : "mse", "half_mse", "bce", "cross_entropy" or "poisson"
     lr : learning rate (> 0); with a schedule, the rate it starts from
     batch_size : samples per update; larger than the data is clipped with a warning
     epochs : passes over the data per ``fit`` call
@@ -168,9 +171,10 @@ class Trainer:
     print_every : print a line every this many epochs
     progress : show a tqdm progress bar
     optimizer : "sgd" (with momentum, nesterov) or "adam" (beta_1, beta_2, epsilon)
-    alpha : L2 penalty as in scikit-learn: alpha / 2 * ||W||^2 / batch size
-    per_sample : sum mse/half_mse/bce over outputs and average over samples
-        (scikit-learn's convention) instead of averaging over all elements
+    alpha : L2 penalty as in scikit-learn: alpha / 2 * ||W||^2 / batch size (the
+        batch's weight sum when fit is given sample weights)
+    per_sample : sum mse/half_mse/bce/poisson over outputs and average over
+        samples (scikit-learn's convention) instead of averaging over all elements
     validation_split : hold out this fraction of the rows (0 < f < 1) of each
         ``fit`` as validation data: drawn at random from the seed (the same rows
         in every fit on the same data), stratified by class for classifiers
@@ -180,6 +184,12 @@ class Trainer:
         object (fastmlp.StepDecay, CosineDecay, ReduceLROnPlateau)
     standardize : if the model has no standardizer yet, fit one on the
         training rows (after the split) and attach it to the model
+    class_weight : None, "balanced" or a dict {class: weight}: per-sample
+        weights from the class of each target (scikit-learn's
+        compute_sample_weight), multiplied into fit's sample_weight. Classes
+        are the class indices for cross_entropy and the 0/1 values of each
+        output for bce (a dict applies to every output; "balanced" counts
+        each output's classes on its own)
 
     Example
     -------
@@ -204,7 +214,8 @@ class Trainer:
     def __init__(self, model, loss="mse", lr=0.01, batch_size=32, epochs=100, shuffle=True, seed=None,
                  target_loss=None, print_every=None, progress=False, optimizer="sgd", momentum=0.0,
                  nesterov=False, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=0.0, per_sample=False,
-                 validation_split=None, early_stopping=None, lr_schedule=None, standardize=False):
+                 validation_split=None, early_stopping=None, lr_schedule=None, standardize=False,
+                 class_weight=None):
         if not isinstance(model, Model):
             raise TypeError(f"model must be a fastmlp.Model; got {type(model).__name__}.")
         self.model = model
@@ -228,6 +239,10 @@ class Trainer:
         self.early_stopping = get_early_stopping(early_stopping)
         self.lr_schedule = get_schedule(lr_schedule)
         self.standardize = check_bool(standardize, "standardize")
+        self.class_weight = check_class_weight(class_weight)
+        if self.class_weight is not None and self.loss.name not in ("bce", "cross_entropy"):
+            raise ValueError(f"class_weight applies to the classification losses 'bce' and 'cross_entropy'; "
+                             f"the loss is {self.loss.name!r}.")
         self._rng = np.random.default_rng(seed)
         self._split_seq = None
         self.history = None
@@ -257,6 +272,9 @@ class Trainer:
                # a Generator or SeedSequence has no JSON form: recorded as None (not reproducible)
                "seed": self.seed if self.seed is None or isinstance(self.seed, int) else None,
                "optimizer": self.optimizer.name, "alpha": self.alpha, "per_sample": self.per_sample}
+        if self.class_weight is not None:  # JSON object keys are strings
+            cfg["class_weight"] = self.class_weight if isinstance(self.class_weight, str) else \
+                {str(c): w for c, w in self.class_weight.items()}
         for key in ("momentum", "nesterov", "beta_1", "beta_2", "epsilon"):
             if hasattr(self.optimizer, key):
                 cfg[key] = getattr(self.optimizer, key)
@@ -288,27 +306,48 @@ class Trainer:
                                      **self.optimizer.engine_fields())
         return settings, batch, shuffle
 
-    def _call_engine(self, X, Y, draws, settings, epoch_loss, status):
+    def _call_engine(self, X, Y, W, draws, settings, epoch_loss, status, order=_NO_ORDER):
         """One call of the compiled engine: len(epoch_loss) epochs."""
         model, opt = self.model, self.optimizer
         opt.init_state(model.n_params, model.dtype)
-        K.train_epochs(model.params, model.grads, model.layout, X, Y, draws, settings, opt.first_moment,
-                       opt.second_moment, opt.step, epoch_loss, status)
+        Xd, indptr, indices, data = input_arrays(X, model.dtype)
+        K.train_epochs(model.params, model.grads, model.layout, Xd, indptr, indices, data, Y, W, order, draws,
+                       settings, opt.first_moment, opt.second_moment, opt.step, epoch_loss, status)
 
-    def run_epochs(self, X, Y, epochs=1):
+    def sample_weight(self, Y, sample_weight=None):
+        """The engine's weights for targets Y (checked, (n, k)): sample_weight
+        (checked by fastmlp.validation.as_sample_weight) times the class
+        weights, as a float64 (n,) array, or an empty array for an unweighted
+        run (no weights, or every weight exactly 1: the same numbers as no
+        weights, by the unweighted path)."""
+        n = Y.shape[0]
+        W = as_sample_weight(sample_weight, n)
+        if self.class_weight is not None:
+            cw = class_sample_weight(self.class_weight, Y, self.loss.name)
+            W = cw if W is None else W * cw
+            if not W.any():
+                raise ValueError("Sample weights must contain at least one non-zero number (sample_weight times "
+                                 "the class weights is all zero).")
+        if W is None or np.all(W == 1.0):
+            return _NO_WEIGHTS
+        return W
+
+    def run_epochs(self, X, Y, epochs=1, W=_NO_WEIGHTS, order=_NO_ORDER):
         """Train `epochs` epochs over X, Y in one compiled call, in their order
         (no shuffling, no progress, no Ctrl-C handling) and return the epoch
         losses (float64, one per epoch run). For arrays already checked and
         converted (``model.check_input``/``check_target``: C-contiguous, in the
-        model's dtype), where ``fit``'s per-call work would cost as much as a
-        short run, e.g. scikit-learn's one epoch at a time. Raises
+        model's dtype, or SparseRows; W from ``sample_weight``), where
+        ``fit``'s per-call work would cost as much as a short run, e.g.
+        scikit-learn's one epoch at a time. order (n,) int64, if given, is the
+        sample order of every epoch (the data is not copied). Raises
         TrainingDiverged, with the weights of the last finite epoch kept."""
         epochs = check_int(epochs, "epochs", low=1)
         n = X.shape[0]
         settings, _, _ = self.engine_settings(n)
         losses = np.empty(epochs, dtype=np.float64)
         status = np.zeros(2, dtype=np.int64)
-        self._call_engine(X, Y, _NO_DRAWS, settings._replace(shuffle=False), losses, status)
+        self._call_engine(X, Y, W, _NO_DRAWS, settings._replace(shuffle=False), losses, status, order)
         ran = int(status[K.S_EPOCHS])
         if status[K.S_STOP] == K.STOP_DIVERGED:
             raise TrainingDiverged(f"Training diverged in epoch {ran + 1} of this run: the loss or a parameter "
@@ -374,7 +413,7 @@ class Trainer:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError(f"The 'validation_data' parameter must be a pair (X_val, y_val). Got "
                             f"{_describe(validation_data)}.")
-        Xv = self.model.check_input(validation_data[0], "validation_data[0]")
+        Xv = self.model.check_input(validation_data[0], "validation_data[0]", accept_sparse=True)
         Yv = self.model.check_target(validation_data[1], Xv.shape[0], loss=self.loss.name,
                                      name="validation_data[1]")
         return Xv, Yv
@@ -394,17 +433,39 @@ class Trainer:
                                  f"{task} model, measured by {'val_' + metric_name(task)!r}.")
 
     # -- training ---------------------------------------------------------------------
-    def fit(self, X, y, epochs=None, validation_data=None):
+    def fit(self, X, y, epochs=None, validation_data=None, sample_weight=None):
         """Train for `epochs` (default: the trainer's) more epochs on X, y and
         return a History. Calling fit again continues from the current weights
         and optimizer state.
 
         validation_data : a pair (X_val, y_val), checked as X and y are; or
             use the trainer's validation_split. The loss and metric on it are
-            measured after every epoch."""
+            measured after every epoch.
+
+        sample_weight : None, a number, or one weight >= 0 per sample (not all
+            zero), scikit-learn's semantics: each batch's loss is the weighted
+            average of its samples' losses, and its gradient and the penalty
+            are divided by the batch's weight sum. The history's epoch loss
+            is the mean of the batch losses, each counting by its rows.
+
+        X may be a scipy sparse matrix (CSR, CSC, ...): the first layer reads
+        each batch's rows from its CSR arrays, and X is never densified.
+
+        X may be a data frame (pandas, polars): the first fit of a model on
+        one records its column names in ``model.feature_names_in_`` (kept in
+        model files); later fits and predictions check them as scikit-learn
+        does. y may be a Series, a frame with one column per output, or a
+        pandas categorical (its codes are the class indices)."""
         model = self.model
-        X = model.check_input(X)
-        Y = model.check_target(y, X.shape[0], loss=self.loss.name)
+        names_before = model.feature_names_in_
+        model.check_feature_names(X, reset=True)
+        try:
+            X = model.check_input(X, accept_sparse=True)
+            Y = model.check_target(y, X.shape[0], loss=self.loss.name)
+            W = self.sample_weight(Y, sample_weight)
+        except BaseException:
+            model.feature_names_in_ = names_before
+            raise
         epochs = self.epochs if epochs is None else check_int(epochs, "epochs", low=0)
         Xv = Yv = None
         split_rng = None
@@ -416,7 +477,11 @@ class Trainer:
         elif self.validation_split is not None:
             split_rng = self._split_generator()
             train_rows, val_rows = self._split_rows(Y, split_rng)
-            X, Y, Xv, Yv = X[train_rows], Y[train_rows], X[val_rows], Y[val_rows]
+            rows_of = X.take if isinstance(X, SparseRows) else X.__getitem__
+            X, Xv = rows_of(train_rows), rows_of(val_rows)
+            Y, Yv = Y[train_rows], Y[val_rows]
+            if W.size:
+                W = np.ascontiguousarray(W[train_rows])
         task = model_task(model, Y)
         self._check_monitors(Xv is not None, task)
         self.lr_schedule.start(self.lr, epochs)
@@ -426,6 +491,9 @@ class Trainer:
         if standardizer is None and self.standardize:
             standardizer = Standardizer().fit(X)
         if standardizer is not None:
+            if isinstance(X, SparseRows):
+                raise ValueError("X is sparse, but standardizing it (centring every column) would make it dense; "
+                                 "give a dense X, or train without standardize.")
             X = standardizer.transform(X, model.dtype)
             if Xv is not None:
                 Xv = standardizer.transform(Xv, model.dtype)
@@ -455,10 +523,13 @@ class Trainer:
             rng = split_rng if split_rng is not None else self._split_generator()
             n_sample = min(n, max(int(METRIC_SAMPLE_FRACTION * n_val), MIN_METRIC_SAMPLE))
             sample = np.sort(rng.permutation(n)[:n_sample])
-            # The validation rows and the training sample, inferred in one compiled call.
-            X_watch = np.concatenate([Xv, X[sample]])
-            watch_out = np.empty((X_watch.shape[0], n_out), dtype=model.dtype)
+            watch_out = np.empty((n_val + n_sample, n_out), dtype=model.dtype)
             val_out, sample_out = watch_out[:n_val], watch_out[n_val:]
+            if isinstance(X, SparseRows) or isinstance(Xv, SparseRows):
+                watched = [(Xv, val_out), (X.take(sample) if isinstance(X, SparseRows) else X[sample], sample_out)]
+            else:  # the validation rows and the training sample, inferred in one compiled call
+                watched = [(np.concatenate([Xv, X[sample]]), watch_out)]
+            watched = [(input_arrays(rows, model.dtype), out) for rows, out in watched]
             val_score = Scorer(task, Yv)
             sample_score = Scorer(task, Y[sample]) if n_sample else None
             loss_kind, clip = self.loss.kind, self.loss.clip_eps(model.dtype)
@@ -491,7 +562,7 @@ class Trainer:
                     else:
                         draws = _NO_DRAWS
                     t0 = time.perf_counter()
-                    self._call_engine(X, Y, draws, settings, losses[done:done + count], status)
+                    self._call_engine(X, Y, W, draws, settings, losses[done:done + count], status)
                     elapsed = time.perf_counter() - t0
                     ran = int(status[K.S_EPOCHS])
                     if shuffle and ran < count:
@@ -506,7 +577,9 @@ class Trainer:
                     if monitoring and ran:
                         e = done - 1
                         if Xv is not None:
-                            K.predict_into(model.params, model.layout, X_watch, watch_out, PREDICT_BLOCK)
+                            for (Xd, indptr, indices, data), out in watched:
+                                K.predict_into(model.params, model.layout, Xd, indptr, indices, data, out,
+                                               PREDICT_BLOCK)
                             val_losses[e] = K.loss_forward(loss_kind, val_out, Yv, clip) * loss_scale
                             val_metrics[e] = val_score(val_out)
                             if n_sample:

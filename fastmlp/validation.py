@@ -9,6 +9,7 @@ per dtype, never once per call), and scalars come out as plain ``float`` or
 import difflib
 import numbers
 import os
+from typing import NamedTuple
 
 import numpy as np
 
@@ -195,14 +196,107 @@ def _object_to_float(arr, name):
         raise
 
 
+def is_sparse(value):
+    """Whether value is a scipy sparse matrix or array (or fastmlp's SparseRows)."""
+    return isinstance(value, SparseRows) or (hasattr(value, "tocsr") and hasattr(value, "nnz"))
+
+
+class SparseRows(NamedTuple):
+    """A validated sparse matrix as the kernels take it: the CSR arrays, with
+    int64 indptr (n + 1,) and indices (nnz,), and data (nnz,) of the model's
+    dtype, all C-contiguous; shape (n, d)."""
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    shape: tuple
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def nbytes(self):
+        return self.indptr.nbytes + self.indices.nbytes + self.data.nbytes
+
+    def take(self, rows):
+        """The rows `rows` (int64 indices), in that order, as a new SparseRows."""
+        rows = np.asarray(rows, dtype=np.int64)
+        lengths = self.indptr[rows + 1] - self.indptr[rows]
+        indptr = np.zeros(rows.size + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        # Entry q of the result is entry (row start + position within the row) of self.
+        pos = np.arange(indptr[-1], dtype=np.int64) - np.repeat(indptr[:-1], lengths)
+        src = np.repeat(self.indptr[rows], lengths) + pos
+        return SparseRows(indptr, self.indices[src], self.data[src], (rows.size, self.shape[1]))
+
+
+def as_sparse_rows(value, name, dtype, n_features=None, owner="the model"):
+    """Validate a scipy sparse matrix (CSR, CSC or any other format, which is
+    converted to CSR) and return it as SparseRows: values real and finite in
+    `dtype`, indices int64 and within the columns, the structure consistent.
+    Its values are never densified; the only copies are a format conversion,
+    int32 indices widened to int64 and values converted to `dtype`."""
+    if isinstance(value, SparseRows):
+        if value.data.dtype == dtype:
+            if n_features is not None and value.shape[1] != n_features:
+                s = "" if value.shape[1] == 1 else "s"
+                raise ValueError(f"{name} has {value.shape[1]} feature{s}, but {owner} expects {n_features}.")
+            return value
+        return SparseRows(value.indptr, value.indices, _convert(value.data, name, dtype), value.shape)
+    shape = tuple(value.shape)
+    if len(shape) != 2:
+        raise ValueError(f"Expected a 2-D array for {name}, got a sparse array of shape {shape}.")
+    if getattr(value, "format", None) != "csr":
+        value = value.tocsr()
+    if shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {shape}); at least one sample is required.")
+    if shape[1] == 0:
+        raise ValueError(f"{name} has 0 features (shape {shape}); at least one is required.")
+    if n_features is not None and shape[1] != n_features:
+        s = "" if shape[1] == 1 else "s"
+        raise ValueError(f"{name} has {shape[1]} feature{s}, but {owner} expects {n_features}.")
+    n, d = shape
+    indptr = np.require(value.indptr, dtype=np.int64, requirements=["C", "W", "A"])
+    nnz = int(indptr[-1]) if indptr.shape == (n + 1,) else -1
+    if nnz < 0 or indptr[0] != 0 or value.indices.shape[0] < nnz or value.data.shape[0] < nnz \
+            or np.any(indptr[1:] < indptr[:-1]):
+        raise ValueError(f"{name} is a sparse matrix with an inconsistent structure (indptr, indices and data "
+                         f"do not agree); rebuild it, e.g. with scipy.sparse.csr_matrix({name}.toarray()).")
+    indices = np.require(value.indices[:nnz], dtype=np.int64, requirements=["C", "W", "A"])
+    if nnz and (indices.min() < 0 or indices.max() >= d):
+        raise ValueError(f"{name} is a sparse matrix with column indices outside 0..{d - 1}.")
+    data = original = value.data[:nnz]
+    kind = data.dtype.kind
+    if kind == "c":
+        raise TypeError(f"{name} must be real numbers; complex values are not supported (dtype {data.dtype}).")
+    if kind not in "fiub":
+        raise TypeError(f"{name} must be numeric; got a sparse matrix of dtype {data.dtype}.")
+    with np.errstate(over="ignore", invalid="ignore"):
+        data = np.require(data, dtype=dtype, requirements=["C", "W", "A"])
+    bad = ~np.isfinite(data)
+    if bad.any():
+        count, p = int(bad.sum()), int(np.argmax(bad))
+        row = int(np.searchsorted(indptr, p, side="right") - 1)
+        s = "s" if count > 1 else ""
+        where = f"first at index ({row}, {int(indices[p])})"
+        if original.dtype != data.dtype and np.isfinite(original[p]):
+            raise ValueError(f"{name} contains {count} value{s} too large for {data.dtype} or not finite ({where}: "
+                             f"{float(original[p]):g}); {data.dtype} holds magnitudes up to "
+                             f"{float(np.finfo(data.dtype).max):.3g}. Scale the data or use dtype=float64.")
+        raise ValueError(f"{name} contains {count} NaN or infinite value{s} ({where}); expected only finite "
+                         f"numbers.")
+    return SparseRows(indptr, indices, data, (n, d))
+
+
 def _to_array(value, name):
     if isinstance(value, np.ndarray):
         arr = value
     elif value is None:
         raise TypeError(f"{name} must be an array-like of numbers; got None.")
-    elif hasattr(value, "toarray") and hasattr(value, "nnz"):
-        raise TypeError(f"{name} is a sparse matrix ({type(value).__name__}); fastmlp needs a dense array. "
-                        f"Convert it with {name}.toarray().")
+    elif is_sparse(value):
+        raise TypeError(f"{name} is a sparse matrix ({type(value).__name__}); this needs a dense array "
+                        f"(predict, Trainer.fit and loss_and_gradient take sparse X). Convert it with "
+                        f"{name}.toarray().")
     else:
         try:
             arr = np.asarray(value)
@@ -266,9 +360,13 @@ def as_values(value, name, shape, dtype=np.float64):
     return _convert(arr, name, dtype)
 
 
-def as_matrix(value, name, dtype, n_features=None, owner="the model"):
+def as_matrix(value, name, dtype, n_features=None, owner="the model", accept_sparse=False):
     """Validate a 2-D input matrix and return it C-contiguous, writeable, of
-    `dtype`. `owner` names what expects `n_features` in the error message."""
+    `dtype`. `owner` names what expects `n_features` in the error message.
+    accept_sparse: a scipy sparse matrix is returned as SparseRows
+    (as_sparse_rows) instead of refused."""
+    if accept_sparse and is_sparse(value):
+        return as_sparse_rows(value, name, dtype, n_features, owner)
     arr = _to_array(value, name)
     if arr.ndim == 1:
         raise ValueError(f"Expected a 2-D array for {name}, got a 1-D array of shape {arr.shape}. "
@@ -285,14 +383,33 @@ def as_matrix(value, name, dtype, n_features=None, owner="the model"):
     return _convert(arr, name, dtype)
 
 
+def _category_codes(value, name):
+    """The integer codes of a pandas categorical (a Series or Categorical),
+    i.e. the class indices in the order of its categories; None for anything
+    else. A missing value (code -1) is an error."""
+    dtype = getattr(value, "dtype", None)
+    if getattr(dtype, "name", None) != "category":
+        return None
+    codes = value.cat.codes if hasattr(value, "cat") else value.codes
+    codes = np.asarray(codes, dtype=np.int64)
+    if (codes < 0).any():
+        i = int(np.argmax(codes < 0))
+        raise ValueError(f"{name} is categorical with a missing value at position {i}; "
+                         f"expected a category for every sample.")
+    return codes
+
+
 def as_targets(value, name, dtype, n_rows, n_outputs, loss=None):
     """Validate targets for a model with `n_outputs` outputs and return them as a
     C-contiguous (n_rows, n_outputs) array of `dtype`.
 
     A 1-D y is accepted for a single output; for cross-entropy a 1-D array of
-    integer class indices is turned into one-hot rows.
+    integer class indices is turned into one-hot rows. A pandas categorical
+    (Series or Categorical) stands for its codes: the index of each value's
+    category, in the order of the categories.
     """
-    arr = _to_array(value, name)
+    codes = _category_codes(value, name)
+    arr = codes if codes is not None else _to_array(value, name)
     if arr.ndim == 0 or arr.ndim > 2:
         raise ValueError(f"Expected a 1-D or 2-D array for {name}, got shape {arr.shape}.")
     if arr.shape[0] != n_rows:
@@ -319,6 +436,11 @@ def as_targets(value, name, dtype, n_rows, n_outputs, loss=None):
     if arr.shape[1] != n_outputs:
         raise ValueError(f"{name} has {arr.shape[1]} outputs per sample, but the model has {n_outputs}.")
     out = _convert(arr, name, dtype)
+    if loss == "poisson" and out.min() < 0:
+        i = np.unravel_index(int(np.argmin(out)), out.shape)
+        where = f"row {i[0]}" + (f", output {i[1]}" if n_outputs > 1 else "")
+        raise ValueError(f"{name} for poisson must be >= 0 (counts or rates); got a negative value "
+                         f"{out[i]:g} in {where}.")
     if loss == "bce":
         if out.min() < 0 or out.max() > 1:
             raise ValueError(f"{name} for bce must lie in [0, 1]; got values from {out.min():g} to {out.max():g}.")
@@ -362,3 +484,151 @@ def check_classes(classes, n_classes, name="classes"):
     if len(set(labels)) != len(labels):
         raise ValueError(f"{name} must list distinct labels; got {labels!r}.")
     return labels
+def as_sample_weight(value, n_rows, name="sample_weight"):
+    """Validate per-sample weights for n_rows samples, as scikit-learn's
+    ``_check_sample_weight`` does, and refuse negative weights: None stays
+    None; a number means that weight for every sample; otherwise a 1-D
+    array-like of n_rows finite numbers >= 0, not all zero. Returns a
+    C-contiguous float64 (n_rows,) array (or None)."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a number or a 1-D array of {n_rows} numbers; got {value!r}.")
+    if isinstance(value, numbers.Real):
+        arr = np.full(n_rows, float(value))
+    else:
+        arr = _to_array(value, name)
+        if arr.ndim != 1:
+            raise ValueError(f"Sample weights must be 1D array or scalar, got {arr.ndim}D array. Expected "
+                             f"either a scalar value or a 1D array of length {n_rows} ({name} has shape "
+                             f"{arr.shape}).")
+        if arr.shape != (n_rows,):
+            raise ValueError(f"{name}.shape == {arr.shape}, expected {(n_rows,)}! ({name} needs one weight "
+                             f"per sample of X.)")
+    with np.errstate(over="ignore", invalid="ignore"):
+        arr = np.require(arr, dtype=np.float64, requirements=["C", "W", "A"])
+    for test, what in ((np.isnan, "NaN"), (np.isinf, "infinity")):
+        bad = test(arr)
+        if bad.any():
+            raise ValueError(f"Input {name} contains {what} ({int(bad.sum())} of {n_rows} weights, first at "
+                             f"index {int(np.argmax(bad))}); expected finite weights >= 0.")
+    bad = arr < 0
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"Negative values in data passed to `{name}`: {name}[{i}] = {arr[i]:g}; "
+                         f"weights must be >= 0.")
+    if not arr.any():
+        raise ValueError(f"Sample weights must contain at least one non-zero number ({name} is all zero).")
+    return arr
+
+
+def check_class_weight(value, name="class_weight"):
+    """None, "balanced", or a dict {class: weight} of finite weights >= 0;
+    returned as given (a dict is copied with float weights)."""
+    if value is None or (isinstance(value, str) and value == "balanced"):
+        return value
+    if isinstance(value, str):
+        check_choice(value, name, ("balanced",))
+    if not isinstance(value, dict):
+        raise TypeError(f"The {name!r} parameter must be None, 'balanced' or a dict {{class: weight}}. "
+                        f"Got {_describe(value)}.")
+    out = {}
+    for key, weight in value.items():
+        if isinstance(key, (bool, np.bool_)) or not isinstance(key, numbers.Integral):
+            raise TypeError(f"{name} keys must be class indices (integers); got the key {key!r}.")
+        out[int(key)] = check_float(weight, f"{name}[{key!r}]", low=0, low_inclusive=True)
+    return out
+
+
+def class_sample_weight(class_weight, Y, loss, name="class_weight"):
+    """Per-sample weights (float64 (n,)) that `class_weight` ("balanced" or a
+    dict) gives targets Y (n, k) already converted for `loss`, with
+    scikit-learn's ``compute_sample_weight`` rules: "balanced" weighs class c
+    by n / (classes present * count of c); a dict maps class -> weight (1
+    for a class it does not list). cross_entropy: the class of a row is its
+    one-hot position; bce: each output's 0/1 value, the weights of the
+    outputs multiplied (multi-label)."""
+    if loss == "cross_entropy":
+        hot = Y == 1
+        if not np.all(hot.sum(axis=1) == 1) or not np.all((Y == 0) | hot):
+            raise ValueError(f"{name} needs class targets (indices or one-hot rows); y holds probability rows.")
+        columns = [np.argmax(Y, axis=1)]
+        n_classes = Y.shape[1]
+    elif loss == "bce":
+        if not np.all((Y == 0) | (Y == 1)):
+            raise ValueError(f"{name} needs 0/1 targets for bce; y holds values strictly between 0 and 1.")
+        columns = [Y[:, j].astype(np.int64) for j in range(Y.shape[1])]
+        n_classes = 2
+    else:
+        raise ValueError(f"{name} applies to the classification losses 'bce' and 'cross_entropy'; "
+                         f"the loss is {loss!r}.")
+    if isinstance(class_weight, dict):
+        bad = [c for c in class_weight if not 0 <= c < n_classes]
+        if bad:
+            valid = "0 and 1" if n_classes == 2 else f"0..{n_classes - 1}"
+            raise ValueError(f"{name} has the class {bad[0]}, but the classes are {valid}.")
+    n = Y.shape[0]
+    weight = np.ones(n, dtype=np.float64)
+    for labels in columns:
+        counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+        if class_weight == "balanced":
+            present = np.count_nonzero(counts)
+            per_class = np.divide(n, present * counts, out=np.zeros(n_classes), where=counts > 0)
+        else:
+            per_class = np.array([class_weight.get(c, 1.0) for c in range(n_classes)])
+        weight *= per_class[labels]
+    return weight
+
+
+def feature_names_of(X):
+    """The column names of a data frame (anything with `columns`, e.g.
+    pandas or polars) when they are all strings, as an object array, as
+    scikit-learn's feature_names_in_; None for arrays and for frames whose
+    names are not strings (integer column labels, say). Mixed string and
+    non-string names are an error, as in scikit-learn."""
+    columns = getattr(X, "columns", None)
+    if columns is None or isinstance(X, np.ndarray) or not hasattr(X, "shape"):
+        return None
+    names = np.asarray(list(columns), dtype=object)
+    if names.size == 0:
+        return None
+    kinds = sorted({type(v).__qualname__ for v in names})
+    if len(kinds) > 1 and "str" in kinds:
+        raise TypeError(f"Feature names are only supported if all input features have string names, but "
+                        f"the columns have the types {kinds}. Convert them all to strings, e.g. "
+                        f"X.columns = X.columns.astype(str), or give an array without names.")
+    return names if kinds == ["str"] else None
+
+
+def check_feature_names(expected, X, owner="the model"):
+    """scikit-learn's checks of a frame's column names against the names a
+    model was trained with (`expected`, None when trained without): a frame
+    with other names, or names in another order, is a ValueError; names on
+    one side only is a UserWarning. Columns are always taken by position."""
+    import warnings
+    given = feature_names_of(X)
+    if expected is None and given is None:
+        return
+    if expected is None:
+        warnings.warn(f"X has feature names, but {owner} was trained without feature names.", UserWarning,
+                      stacklevel=3)
+        return
+    if given is None:
+        warnings.warn(f"X does not have valid feature names, but {owner} was trained with feature names "
+                      f"({', '.join(map(str, expected[:5]))}{', ...' if len(expected) > 5 else ''}).",
+                      UserWarning, stacklevel=3)
+        return
+    if len(given) == len(expected) and np.all(given == expected):
+        return
+    unseen = sorted(set(given) - set(expected))
+    missing = sorted(set(expected) - set(given))
+    parts = ["The feature names should match those that were passed during fit."]
+    if unseen:
+        parts.append(f"Feature names unseen at fit time: {', '.join(unseen[:5])}{', ...' if len(unseen) > 5 else ''}.")
+    if missing:
+        parts.append(f"Feature names seen at fit time, yet now missing: "
+                     f"{', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}.")
+    if not unseen and not missing:
+        parts.append(f"Feature names must be in the same order as they were in fit: "
+                     f"{', '.join(map(str, expected))}.")
+    raise ValueError(" ".join(parts))

@@ -45,6 +45,7 @@ ACTIVATIONS = {
     K.TANH: (K.tanh_forward, K.tanh_backward),
     K.IDENTITY: (K.identity_forward, K.identity_backward),
     K.SOFTMAX: (K.softmax_forward, K.softmax_backward),
+    K.EXP: (K.exp_forward, K.exp_backward),
 }
 
 
@@ -99,13 +100,17 @@ def _loss_case(name, rng, n, k):
         return rng.normal(size=(n, k)), rng.normal(size=(n, k))
     if name == "bce":
         return rng.uniform(0.05, 0.95, size=(n, k)), rng.uniform(0, 1, size=(n, k))
+    if name == "poisson":
+        y = rng.poisson(2.0, size=(n, k)).astype(float)
+        y[0, 0] = 0.0  # y log y is 0 there
+        return rng.uniform(0.2, 4.0, size=(n, k)), y
     p = rng.uniform(0.1, 1.0, size=(n, k))
     p /= p.sum(axis=1, keepdims=True)
     y = np.eye(k)[rng.integers(0, k, size=n)]
     return p, y
 
 
-@pytest.mark.parametrize("name", ["mse", "half_mse", "bce", "cross_entropy"])
+@pytest.mark.parametrize("name", ["mse", "half_mse", "bce", "cross_entropy", "poisson"])
 @pytest.mark.parametrize("n,k", [(1, 1), (1, 3), (6, 1), (5, 4)])
 def test_loss_gradients(name, n, k):
     rng = np.random.default_rng(n * 7 + k)
@@ -127,16 +132,23 @@ def test_loss_values():
     assert fm.get_loss("cross_entropy").forward(pred, y) == pytest.approx(ce, rel=1e-14)
     # Integer class targets mean the same as one-hot rows.
     assert fm.get_loss("cross_entropy").forward(pred, np.array([1, 0])) == pytest.approx(ce, rel=1e-14)
+    # poisson: scikit-learn's xlogy(y, y / mu) - y + mu, averaged over all elements
+    mu, counts = np.array([[0.5, 2.0], [3.0, 1.0]]), np.array([[0.0, 3.0], [1.0, 2.0]])
+    dev = np.where(counts > 0, counts * np.log(np.where(counts > 0, counts, 1) / mu), 0) - counts + mu
+    assert fm.get_loss("poisson").forward(mu, counts) == pytest.approx(np.mean(dev), rel=1e-14)
 
 
 @pytest.mark.parametrize("loss,output,k", [("bce", fm.Sigmoid, 1), ("bce", fm.Sigmoid, 3),
-                                           ("cross_entropy", fm.Softmax, 4),
+                                           ("cross_entropy", fm.Softmax, 4), ("poisson", fm.Exp, 1),
+                                           ("poisson", fm.Exp, 3),
                                            ("mse", fm.Tanh, 2), ("half_mse", fm.Identity, 1)])
 @pytest.mark.parametrize("alpha", [0.0, 0.3])
 @pytest.mark.parametrize("per_sample", [False, True])
-def test_whole_model_gradient_fused_outputs(loss, output, k, alpha, per_sample):
+@pytest.mark.parametrize("weighted", [False, True])
+def test_whole_model_gradient_fused_outputs(loss, output, k, alpha, per_sample, weighted):
     """model.loss_and_gradient (the training path, with the fused logits forms,
-    the L2 penalty and per-sample normalisation) against finite differences."""
+    the L2 penalty, per-sample normalisation and sample weights) against
+    finite differences."""
     rng = np.random.default_rng(k)
     model = fm.Model([fm.Linear(3, 5), fm.Tanh(), fm.Linear(5, k), output()], dtype=np.float64, seed=1)
     X = rng.normal(size=(6, 3))
@@ -144,13 +156,43 @@ def test_whole_model_gradient_fused_outputs(loss, output, k, alpha, per_sample):
         y = rng.integers(0, k, size=6)
     elif loss == "bce":
         y = rng.integers(0, 2, size=(6, k)).astype(float)
+    elif loss == "poisson":
+        y = rng.poisson(1.0, size=(6, k)).astype(float)
     else:
         y = rng.normal(size=(6, k))
-    model.loss_and_gradient(X, y, loss, alpha=alpha, per_sample=per_sample)
+    sw = rng.uniform(0, 2, size=6) if weighted else None
+    kw = dict(alpha=alpha, per_sample=per_sample, sample_weight=sw)
+    model.loss_and_gradient(X, y, loss, **kw)
     grad = model.grads.copy()
-    num = numeric_grad(lambda: model.loss_and_gradient(X, y, loss, alpha=alpha, per_sample=per_sample),
-                       model.params)
+    num = numeric_grad(lambda: model.loss_and_gradient(X, y, loss, **kw), model.params)
     assert rel_err(grad, num) < 1e-6
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_poisson_logits_form_stays_finite_where_exp_overflows(dtype):
+    """The deviance from the log-means z: exp(z) - y z + y log y - y, in
+    float64. Where exp(z) overflows float32 (z = 100) the loss stays finite
+    (float64 holds it); where exp(z) underflows to 0 (z = -800), the naive
+    y log(y / mu) is inf while the logits form is 800 y + ..."""
+    if dtype == np.float32:
+        z = np.array([[100.0], [-100.0], [0.5]], dtype=dtype)
+    else:
+        z = np.array([[700.0], [-800.0], [0.5]], dtype=dtype)
+    y = np.array([[3.0], [2.0], [0.0]], dtype=dtype)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        mu = np.exp(z)
+        naive = np.mean(y * np.log(y / mu) - y + mu)
+    assert not np.isfinite(naive)
+    value = K.poisson_logits_forward(z, y)
+    zz, yy = z.astype(np.float64), y.astype(np.float64)
+    xlogx = np.where(yy > 0, yy * np.log(np.where(yy > 0, yy, 1.0)), 0.0)
+    expected = np.mean(np.exp(zz) - yy * zz + xlogx - yy)
+    assert np.isfinite(value)
+    assert value == pytest.approx(expected, rel=1e-12)
+    # Through a model ending in Exp: the training loss is finite too.
+    model = fm.Model([fm.Linear(1, 1, weight=[[1.0]], bias=[0.0]), fm.Exp()], dtype=dtype)
+    assert model.loss_and_gradient(z[1:], y[1:], "poisson") == pytest.approx(
+        np.mean((np.exp(zz) - yy * zz + xlogx - yy)[1:]), rel=1e-6)
 
 
 def test_sigmoid_never_overflows_and_is_exact():

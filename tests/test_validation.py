@@ -33,6 +33,11 @@ def multi(**kw):
     return fm.MLP([2, 4, 3], output="softmax", **kw)
 
 
+def counts(**kw):
+    kw.setdefault("seed", 0)
+    return fm.MLP([2, 4, 1], output="exp", **kw)
+
+
 def X_with(*cells, value=np.nan):
     X = X4.copy()
     for cell in cells:
@@ -76,9 +81,34 @@ X_CASES = [
 ]
 
 
-def _sparse():
+def _sparse(X=X4, **kw):
     sparse = pytest.importorskip("scipy.sparse")
-    return sparse.csr_matrix(X4)
+    return sparse.csr_matrix(X, **kw)
+
+
+def _bad_structure():
+    sparse = pytest.importorskip("scipy.sparse")
+    m = sparse.csr_matrix(X4)
+    m.indices[0] = 7          # a column index beyond the 2 columns
+    return m
+
+
+# Entry points that take a sparse X: each must refuse bad sparse X the same way.
+SPARSE_ENTRIES = {
+    "fit": lambda X: fm.Trainer(binary(), epochs=1, batch_size=4).fit(X, Y4),
+    "predict": lambda X: binary().predict(X),
+    "loss_and_gradient": lambda X: binary().loss_and_gradient(X, Y4, "bce"),
+}
+
+# (id, make bad sparse X, exception, key words)
+SPARSE_CASES = [
+    ("nan", lambda: _sparse(X_with((2, 1), (3, 0))), ValueError, ["X", "2 NaN or infinite values", "(2, 1)"]),
+    ("wrong-features", lambda: _sparse(np.ones((4, 3))), ValueError, ["X has 3 features", "expects 2"]),
+    ("empty", lambda: _sparse(np.zeros((0, 2))), ValueError, ["X", "empty", "(0, 2)"]),
+    ("zero-features", lambda: _sparse(np.zeros((4, 0))), ValueError, ["X", "0 features"]),
+    ("column-out-of-range", _bad_structure, ValueError, ["X", "sparse matrix", "column indices outside 0..1"]),
+    ("complex", lambda: _sparse(X4.astype(complex)), TypeError, ["X", "complex"]),
+]
 
 
 # Entry points that take targets, with the name the messages use for them.
@@ -120,7 +150,52 @@ Y_CASES = [
      ["{y}", "negative value -0.5"]),
     ("ce-single-output", binary, "cross_entropy", Y4, ValueError,
      ["{y}", "sums to 0", "one output per class", "bce"]),
+    ("poisson-negative", counts, "poisson", np.array([0, 2, -1.5, 1]), ValueError,
+     ["{y}", "poisson", ">= 0", "counts", "-1.5", "row 2"]),
 ]
+
+
+def _estimator(kind, **kw):
+    from fastmlp import estimators
+    return getattr(estimators, kind)(max_iter=2, **kw)
+
+
+# Entry points that take sample weights: each must refuse bad weights the same way.
+SW_ENTRIES = {
+    "fit": lambda sw: fm.Trainer(binary(), epochs=1, batch_size=4).fit(X4, Y4, sample_weight=sw),
+    "loss_and_gradient": lambda sw: binary().loss_and_gradient(X4, Y4, "bce", sample_weight=sw),
+    "MLPClassifier.fit": lambda sw: _estimator("MLPClassifier").fit(X4, [0, 1, 1, 0], sample_weight=sw),
+    "MLPClassifier.partial_fit": lambda sw: _estimator("MLPClassifier").partial_fit(
+        X4, [0, 1, 1, 0], sample_weight=sw, classes=[0, 1]),
+    "MLPRegressor.fit": lambda sw: _estimator("MLPRegressor", solver="lbfgs").fit(X4, [0.5, 1, 1, 0],
+                                                                                 sample_weight=sw),
+}
+
+# (id, bad sample_weight, exception, key words): scikit-learn's messages, and negative weights refused
+SW_CASES = [
+    ("negative", [1.0, -1.0, 2.0, 1.0], ValueError, ["Negative values", "sample_weight", "[1] = -1", ">= 0"]),
+    ("nan", [1.0, np.nan, 1.0, 1.0], ValueError, ["Input sample_weight contains NaN", "index 1"]),
+    ("inf", [np.inf, 1.0, 1.0, 1.0], ValueError, ["Input sample_weight contains infinity", "index 0"]),
+    ("wrong-length", np.ones(3), ValueError, ["sample_weight.shape == (3,), expected (4,)!", "one weight per sample"]),
+    ("all-zero", np.zeros(4), ValueError, ["Sample weights must contain at least one non-zero number"]),
+    ("2-d", np.ones((4, 1)), ValueError, ["Sample weights must be 1D array or scalar, got 2D array",
+                                          "length 4", "(4, 1)"]),
+    ("scalar-negative", -2.0, ValueError, ["Negative values", "sample_weight"]),
+    ("strings", np.array(["1", "2", "3", "4"]), TypeError, ["sample_weight", "numeric", "strings"]),
+    ("bool", True, TypeError, ["sample_weight", "a number or a 1-D array"]),
+    ("object-with-none", np.array([1, None, 1, 1], dtype=object), TypeError, ["sample_weight", "numeric", "None"]),
+]
+
+
+def _pd():
+    return pytest.importorskip("pandas")
+
+
+def _named(columns=("a", "b")):
+    """A model trained on a data frame with these column names."""
+    m = binary()
+    m.feature_names_in_ = np.array(columns, dtype=object)
+    return m
 
 
 def _hyper(**kw):
@@ -243,11 +318,55 @@ OTHER_CASES = [
      ValueError, ["pred", "NaN"]),
     ("loss-shapes", lambda: fm.get_loss("mse").forward(np.zeros((3, 2)), np.zeros((3, 1))), ValueError,
      ["target has 1 outputs", "2"]),
-    ("sparse-X", lambda: binary().predict(_sparse()), TypeError, ["X", "sparse", "toarray"]),
+    ("sparse-X-forward", lambda: binary().forward(_sparse()), TypeError,
+     ["X", "sparse", "needs a dense array", "predict, Trainer.fit and loss_and_gradient take sparse X", "toarray"]),
     ("too-large-for-float32", lambda: binary(dtype=np.float32).predict(X_with((0, 1), value=1e300)),
      ValueError, ["X", "1 value too large for float32", "(0, 1)", "1e+300", "float64"]),
     ("datasets-n", lambda: fm.datasets.line(0), ValueError, ["'n'", ">= 1", "Got 0"]),
     ("datasets-n-type", lambda: fm.datasets.celsius("10"), TypeError, ["'n'", "integer"]),
+    # class_weight and the poisson loss
+    ("class-weight-string", _hyper(loss="bce", class_weight="balance"), ValueError,
+     ["'class_weight'", "'balanced'", "Did you mean 'balanced'"]),
+    ("class-weight-type", _hyper(loss="bce", class_weight=[1, 2]), TypeError,
+     ["'class_weight'", "None, 'balanced' or a dict", "[1, 2]"]),
+    ("class-weight-negative", _hyper(loss="bce", class_weight={0: -1.0}), ValueError,
+     ["'class_weight[0]'", ">= 0", "-1.0"]),
+    ("class-weight-key", _hyper(loss="bce", class_weight={"a": 1.0}), TypeError,
+     ["class_weight keys must be class indices", "'a'"]),
+    ("class-weight-regression", lambda: fm.Trainer(fm.MLP([2, 1]), loss="mse", class_weight="balanced"),
+     ValueError, ["class_weight applies to", "'bce' and 'cross_entropy'", "'mse'"]),
+    ("class-weight-unknown-class", lambda: fm.Trainer(multi(), loss="cross_entropy", class_weight={3: 2.0},
+                                                      batch_size=4).fit(X4, Y3), ValueError,
+     ["class_weight has the class 3", "0..2"]),
+    ("class-weight-probability-rows", lambda: fm.Trainer(multi(), loss="cross_entropy", class_weight="balanced",
+                                                         batch_size=4).fit(X4, np.full((4, 3), 1 / 3)),
+     ValueError, ["class_weight needs class targets", "probability rows"]),
+    ("class-weight-soft-bce", lambda: fm.Trainer(binary(), loss="bce", class_weight="balanced",
+                                                 batch_size=4).fit(X4, Y4 * 0.5), ValueError,
+     ["class_weight needs 0/1 targets"]),
+    ("class-weight-times-weights-zero", lambda: fm.Trainer(binary(), loss="bce", class_weight={1: 0.0},
+                                                           batch_size=4).fit(X4, Y4, sample_weight=Y4.ravel()),
+     ValueError, ["at least one non-zero", "class weights"]),
+    ("poisson-on-identity", lambda: fm.Trainer(fm.MLP([2, 1]), loss="poisson"), ValueError,
+     ["loss='poisson' needs predicted means", "Exp", "output='exp'", "Linear(2, 1)"]),
+    ("poisson-loss-and-gradient-on-sigmoid", lambda: binary().loss_and_gradient(X4, Y4, "poisson"), ValueError,
+     ["loss='poisson'", "Exp", "Sigmoid()"]),
+    ("poisson-negative-estimator", lambda: _estimator("MLPRegressor", loss="poisson").fit(X4, [0, 1, -2, 1]),
+     ValueError, ["loss='poisson' needs targets y >= 0", "-2", "index 2"]),
+    ("classifier-class-weight", lambda: _estimator("MLPClassifier", class_weight="even").fit(X4, [0, 1, 1, 0]),
+     ValueError, ["class_weight", "'balanced'"]),
+    # data frames
+    ("frame-mixed-column-names", lambda: binary().predict(_pd().DataFrame(X4, columns=["a", 1])), TypeError,
+     ["Feature names are only supported if all input features have string names", "['int', 'str']"]),
+    ("frame-other-names", lambda: _named().predict(_pd().DataFrame(X4, columns=["a", "c"])), ValueError,
+     ["feature names should match", "unseen at fit time: c", "missing: b"]),
+    ("frame-other-order", lambda: _named().predict(_pd().DataFrame(X4, columns=["b", "a"])), ValueError,
+     ["same order as they were in fit: a, b"]),
+    ("frame-other-names-in-fit", lambda: fm.Trainer(_named(), batch_size=4).fit(
+        _pd().DataFrame(X4, columns=["x", "y"]), Y4), ValueError, ["feature names should match", "x, y"]),
+    ("categorical-y-missing", lambda: fm.Trainer(multi(), loss="cross_entropy", batch_size=4).fit(
+        X4, _pd().Categorical(["a", "b", None, "c"])), ValueError,
+     ["y is categorical with a missing value at position 2"]),
     # the Trainer's setters and run_epochs
     ("lr-setter", lambda: setattr(fm.Trainer(binary()), "lr", 0.0), ValueError, ["'lr'", "> 0", "Got 0.0"]),
     ("batch-size-setter", lambda: setattr(fm.Trainer(binary()), "batch_size", -2), ValueError,
@@ -258,6 +377,7 @@ OTHER_CASES = [
     ("bench-layers-type", lambda: bench.custom_workload("2,4,1"), TypeError, ["'layers'", "list of widths"]),
     ("bench-activation", lambda: bench.custom_workload(activation="gelu"), ValueError, ["'activation'", "'gelu'"]),
     ("bench-output", lambda: bench.custom_workload(output="exp"), ValueError, ["'output'", "'exp'"]),
+    ("bench-loss-poisson", lambda: bench.custom_workload(loss="poisson"), ValueError, ["'loss'", "'poisson'"]),
     ("bench-loss", lambda: bench.custom_workload(loss="hinge"), ValueError, ["'loss'", "'hinge'"]),
     ("bench-lr", lambda: bench.custom_workload(lr=0), ValueError, ["'lr'", "> 0.0"]),
     ("bench-batch", lambda: bench.custom_workload(batch_size=1.5), TypeError, ["'batch_size'", "integer"]),
@@ -471,6 +591,32 @@ def test_bad_y(tripwire, entry, case_id, build, loss, y, exc, words):
     assert_message(excinfo, [w.format(y=name) for w in words])
 
 
+@pytest.mark.parametrize("entry", list(SPARSE_ENTRIES))
+@pytest.mark.parametrize("case_id,make,exc,words", [c for c in SPARSE_CASES if c[2] is not None],
+                         ids=[c[0] for c in SPARSE_CASES if c[2] is not None])
+def test_bad_sparse_X(tripwire, entry, case_id, make, exc, words):
+    X = make()
+    with pytest.raises(exc) as excinfo:
+        SPARSE_ENTRIES[entry](X)
+    assert_message(excinfo, words)
+
+
+def test_sparse_X_too_large_for_float32(tripwire):
+    with pytest.raises(ValueError) as excinfo:
+        binary(dtype=np.float32).predict(_sparse(X_with((0, 1), value=1e300)))
+    assert_message(excinfo, ["X", "1 value too large for float32", "(0, 1)", "1e+300", "float64"])
+
+
+@pytest.mark.parametrize("entry", list(SW_ENTRIES))
+@pytest.mark.parametrize("case_id,sw,exc,words", SW_CASES, ids=[c[0] for c in SW_CASES])
+def test_bad_sample_weight(tripwire, entry, case_id, sw, exc, words):
+    if "MLP" in entry:
+        pytest.importorskip("sklearn")
+    with pytest.raises(exc) as excinfo:
+        SW_ENTRIES[entry](sw)
+    assert_message(excinfo, words)
+
+
 @pytest.mark.parametrize("case_id,call,exc,words", OTHER_CASES, ids=[c[0] for c in OTHER_CASES])
 def test_bad_argument(tripwire, case_id, call, exc, words):
     with pytest.raises(exc) as excinfo:
@@ -506,7 +652,7 @@ def test_bad_labelled_data_file(tripwire, tmp_path, case_id, make, kwargs, words
 
 def test_every_error_is_a_value_or_type_error():
     """The table's exception types are what callers can catch generically."""
-    for case in X_CASES + [c[:1] + c[3:] for c in Y_CASES]:
+    for case in X_CASES + [c[:1] + c[3:] for c in Y_CASES] + SW_CASES:
         assert case[-2] in (ValueError, TypeError)
     for case in OTHER_CASES:
         assert case[2] in (ValueError, TypeError, RuntimeError)
@@ -784,6 +930,9 @@ CLI_CASES = [
      ["x.csv", "the target has the value 3 (row 3)", "classes are 0..1"]),
     ("evaluate-missing-model", "evaluate {d}/nope.npz --dataset xor", None, ["nope.npz", "no such file"]),
     ("evaluate-needs-data", "evaluate {d}/nope.npz", None, ["one of the arguments --data --dataset is required"]),
+    ("poisson-output", "train --loss poisson --output sigmoid", None, ["--loss poisson needs --output exp"]),
+    ("poisson-negative-target", "train --data {d}/data.csv --loss poisson", _csv("a,b\n1,2\n2,-1\n3,4\n"),
+     ["poisson", ">= 0", "-1"]),
 ]
 
 
