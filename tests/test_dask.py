@@ -148,6 +148,14 @@ def test_incremental_trains_block_by_block_like_partial_fit_by_hand(client):
     np.testing.assert_array_equal(inc.predict_proba(Xd).compute(), by_hand.predict_proba(X))
     assert inc.score(Xd, yd) > 0.6
 
+    # Incremental.partial_fit continues from the fitted weights: a second pass over the blocks.
+    inc.partial_fit(Xd, yd, classes=[0, 1, 2])
+    for start in range(0, 1200, 100):
+        by_hand.partial_fit(X[start:start + 100], y[start:start + 100])
+    assert inc.estimator_.t_ == by_hand.t_ == 2400
+    for a, b in zip(inc.estimator_.coefs_, by_hand.coefs_):
+        np.testing.assert_array_equal(a, b)
+
     # classes= is what lets the first block's partial_fit know every label.
     with pytest.raises(ValueError, match="classes must be passed on the first call to partial_fit"):
         Incremental(new(), shuffle_blocks=False).fit(Xd, yd)
