@@ -115,7 +115,7 @@ def main(argv=None):
         sizes = {path: os.path.getsize(path) / 2 ** 20 for _, path in jobs}
         runs = {reader: [] for reader, _ in jobs}
         measure(numeric, "load_table")          # numba's cache and the page cache warm
-        for _ in range(args.runs):              # interleaved: a slow spell hits every reader alike
+        for _ in range(args.runs):              # interleaved: a change in the machine's speed hits every reader alike
             for reader, path in jobs:
                 runs[reader].append(measure(path, reader))
 
