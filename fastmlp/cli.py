@@ -125,6 +125,7 @@ LR_SCHEDULE_HELP = ("learning-rate schedule: constant (default); step (halve it 
 
 
 def _build_parser():
+    from .datasets import NAMES as DATASET_NAMES
     parser = _Parser(prog="fastmlp", formatter_class=_Formatter,
                      description="Train multi-layer perceptrons on the CPU, fast; inspect what they learned.",
                      epilog="Run 'fastmlp COMMAND --help' for the options and examples of each command.")
@@ -137,7 +138,7 @@ def _build_parser():
                                    "time, steps/s).",
                        epilog=TRAIN_EPILOG, formatter_class=_Formatter)
     src = t.add_mutually_exclusive_group()
-    src.add_argument("--dataset", choices=("xor", "line", "celsius"), help="a built-in dataset (default: xor)")
+    src.add_argument("--dataset", choices=DATASET_NAMES, help="a built-in dataset (default: xor)")
     src.add_argument("--data", metavar="FILE", help="a .csv with a header row, or a .npy / .npz table")
     t.add_argument("--target", metavar="COLUMN", help="target column of --data: name or index (default: last)")
     arch = t.add_mutually_exclusive_group()
@@ -194,7 +195,7 @@ def _build_parser():
     p.add_argument("model", metavar="MODEL.npz")
     psrc = p.add_mutually_exclusive_group(required=True)
     psrc.add_argument("--data", metavar="FILE", help="rows to predict (.csv, .npy, .npz)")
-    psrc.add_argument("--dataset", choices=("xor", "line", "celsius"), help="a built-in dataset's inputs")
+    psrc.add_argument("--dataset", choices=DATASET_NAMES, help="a built-in dataset's inputs")
     p.add_argument("--target", metavar="COLUMN", help="the target column to ignore, if the file has one")
     p.add_argument("--output", "-o", metavar="FILE.csv", help="write here instead of stdout")
 
@@ -210,7 +211,7 @@ def _build_parser():
     e.add_argument("model", metavar="MODEL.npz")
     esrc = e.add_mutually_exclusive_group(required=True)
     esrc.add_argument("--data", metavar="FILE", help="labelled rows to score (.csv, .npy, .npz)")
-    esrc.add_argument("--dataset", choices=("xor", "line", "celsius"), help="a built-in dataset")
+    esrc.add_argument("--dataset", choices=DATASET_NAMES, help="a built-in dataset")
     e.add_argument("--target", metavar="COLUMN", help="the target column (default: the model's, else the last)")
     e.add_argument("--json", action="store_true", help="print the scores as one JSON object")
 
@@ -227,7 +228,7 @@ def _build_parser():
     g.add_argument("model", metavar="MODEL.npz")
     gsrc = g.add_mutually_exclusive_group()
     gsrc.add_argument("--data", metavar="FILE", help="points to draw (.csv, .npy, .npz)")
-    gsrc.add_argument("--dataset", choices=("xor", "line", "celsius"), help="a built-in dataset's points")
+    gsrc.add_argument("--dataset", choices=DATASET_NAMES, help="a built-in dataset's points")
     g.add_argument("--target", metavar="COLUMN", help="target column of --data (default: last)")
     g.add_argument("--output", "-o", metavar="OUT.png", help="image file (default: MODEL.png)")
     g.add_argument("--title", help="a title over the figure")
