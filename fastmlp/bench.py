@@ -123,9 +123,11 @@ class Workload:
         if X is None:
             n = int(spec["quick_n"] if quick and "quick_n" in spec else spec.get("n", 4))
             X, y = workload_data(spec["data"], n, self.sizes[0], self.sizes[-1])
-        self.task = spec.get("task") or ("multiclass" if self.output == "softmax" else
-                                         "binary" if self.loss in ("bce", "mse") and self.output == "sigmoid"
-                                         else "regression")
+        # The initial weights every implementation starts from.
+        self.model0 = fm.MLP(self.sizes, activation=self.activation, output=self.output, dtype=self.dtype,
+                             seed=SEED)
+        from fastmlp.tasks import model_task
+        self.task = spec.get("task") or model_task(self.model0, y)
         y = np.asarray(y, dtype=np.float64).reshape(len(X), -1)
         if self.task == "multiclass":
             labels = y[:, 0].astype(np.int64)
@@ -141,9 +143,6 @@ class Workload:
         self.batch = min(self.batch, self.n)
         self.steps_per_epoch = -(-self.n // self.batch)
         self.shuffle = self.batch < self.n
-        # The initial weights every implementation starts from.
-        self.model0 = fm.MLP(self.sizes, activation=self.activation, output=self.output, dtype=self.dtype,
-                             seed=SEED)
         self.weights = [(layer.weight.copy(), layer.bias.copy())
                         for layer in self.model0.layers if layer.name == "Linear"]
         self._orders = {}

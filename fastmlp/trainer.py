@@ -12,9 +12,7 @@ each), the best weights are kept, and the learning-rate schedule is asked
 for the rate of the next chunk (see ``fastmlp.callbacks``).
 """
 
-import math
 import signal
-import sys
 import threading
 import time
 import warnings
