@@ -86,9 +86,9 @@ def _engine_args(wl, epochs):
     assert not shuffle
     opt = trainer.optimizer
     opt.init_state(model.n_params, model.dtype)
-    none = np.zeros(0, dtype=np.int64)   # no sparse input, samples in their order
-    return (model.params, model.grads, model.layout, X, none, none, np.zeros(0, dtype=X.dtype), Y, np.zeros(0),
-            none, np.zeros((0, X.shape[0])), settings, opt.first_moment, opt.second_moment, opt.step,
+    # no sparse input, no sample weights, samples in their order
+    return (model.params, model.grads, model.layout, X, None, None, None, Y, None, None,
+            np.zeros((0, X.shape[0])), settings, opt.first_moment, opt.second_moment, opt.step,
             np.empty(epochs), np.zeros(2, dtype=np.int64))
 
 

@@ -1313,27 +1313,30 @@ def _add_l2(params, grads, layout, i, c):
 
 
 @_jit(inline="always")
-def _batch_total(wb, rows):
-    """What the gradients and the penalty are divided by: the batch's weight
-    sum, or its rows when unweighted (wb empty)."""
-    if wb.shape[0] == 0:
-        return float(rows)
+def _weight_sum(wb):
+    """The sum of a batch's sample weights wb (rows,) float64: what a weighted
+    batch's gradients and penalty are divided by (an unweighted one divides
+    by its rows)."""
     s = 0.0
-    for r in range(rows):
+    for r in range(wb.shape[0]):
         s += wb[r]
     return s
 
 
 @_jit
-def sparse_input_backward(params, grads, layout, starts, ends, indices, data, dout, gw, gb, alpha, total):
+def sparse_input_backward(params, grads, layout, starts, ends, indices, data, dout, gw, gb, alpha, wb):
     """The first layer's gradient for a sparse batch (see sparse_linear_backward),
     after backward_views stopped above it: gw, gb from dout (rows, d_out),
-    plus the layer's L2 penalty alpha / total * W. Returns the penalty's
-    share of the loss (0.0 without one)."""
+    plus the layer's L2 penalty alpha / total * W, total being the batch's
+    weight sum, or its rows when wb is None (unweighted). Returns the
+    penalty's share of the loss (0.0 without one)."""
     sparse_linear_backward(starts, ends, indices, data, dout, layout[0, L_B] >= 0, gw, gb)
-    if alpha != 0.0:
-        return _add_l2(params, grads, layout, 0, alpha / total)
-    return 0.0
+    if alpha == 0.0:
+        return 0.0
+    total = float(dout.shape[0])
+    if wb is not None:
+        total = _weight_sum(wb)
+    return _add_l2(params, grads, layout, 0, alpha / total)
 
 
 @_jit
@@ -1346,7 +1349,7 @@ def backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb
     average over samples (scikit-learn's convention) instead of averaging
     over all elements. Returns the loss (float64).
 
-    wb (rows,) float64 holds the samples' weights, or is empty for an
+    wb (rows,) float64 holds the samples' weights, or is None for an
     unweighted batch. Weighted, scikit-learn's formulas: the loss is the
     weighted average over the batch, each sample's output gradient is scaled
     by its weight, and the gradients and the penalty are divided by the
@@ -1359,35 +1362,36 @@ def backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb
     rows, k = p.shape
     dcur = douts[start]
     fused = start == L - 2
-    weighted = wb.shape[0] > 0
+    # `wb is None` is tested where it is used, on the argument itself: numba
+    # then drops the weighted code from the unweighted engine when compiling it.
+    total = float(rows)  # what the gradients and the penalty are divided by
     value = 0.0
-    wsum = 0.0
-    if weighted:
-        wsum = _batch_total(wb, rows)
+    if wb is not None:
+        total = _weight_sum(wb)
         # Elementwise losses average over the k outputs unless per_sample.
-        per = wsum if (per_sample or loss == CROSS_ENTROPY) else wsum * k
+        per = total if (per_sample or loss == CROSS_ENTROPY) else total * k
         value = loss_weighted_sum(loss, fused, xs[L - 1], p, yb, eps, wb) / per
     if fused:  # loss and gradient from the logits
         if loss == BCE:
-            if not weighted:
+            if wb is None:
                 value = bce_logits_forward(xs[L - 1], yb)
             bce_logits_backward(p, yb, dcur)
         elif loss == POISSON:
-            if not weighted:
+            if wb is None:
                 value = poisson_logits_forward(xs[L - 1], yb)
             poisson_logits_backward(p, yb, dcur)
         else:
-            if not weighted:
+            if wb is None:
                 value = softmax_cross_entropy_forward(xs[L - 1], yb)
             softmax_cross_entropy_backward(p, yb, dcur)
     else:
-        if not weighted:
+        if wb is None:
             value = loss_forward(loss, p, yb, eps)
         loss_backward(loss, p, yb, eps, dcur)
-    if weighted:
+    if wb is not None:
         # The unweighted gradient is an average over the rows (and over the k
         # outputs unless per_sample): turn 1 / rows into w_i / S.
-        c = rows / wsum
+        c = rows / total
         if per_sample and loss != CROSS_ENTROPY:
             c *= k
         scale_rows(dcur, wb, c)
@@ -1401,7 +1405,7 @@ def backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb
         if kind == LINEAR:
             linear_backward(xs[i], ws[i], douts[i], layout[i, L_B] >= 0, gws[i], gbs[i], i > 0, dxs[i])
             if alpha != 0.0:
-                value += _add_l2(params, grads, layout, i, alpha / wsum if weighted else alpha / rows)
+                value += _add_l2(params, grads, layout, i, alpha / total)
         elif i > 0:
             activation_backward(kind, xs[i + 1], douts[i], dxs[i])
     return value
@@ -1446,40 +1450,65 @@ def _gather_weights(W, order, start, wb):
         wb[r] = W[order[start + r]]
 
 
+def weight_buffer(W, rows):
+    """A batch's sample-weight buffer (rows,) float64 for weights W, or None
+    when W is None (an unweighted run). Typed by numba from W's type, so the
+    unweighted engine holds no weight code at all."""
+    return None if W is None else np.empty(rows, dtype=np.float64)
+
+
+def head(buf, rows):
+    """buf[0:rows], or None when buf is None (see weight_buffer)."""
+    return None if buf is None else buf[0:rows]
+
+
+@overload(weight_buffer, jit_options=dict(nogil=True, error_model="numpy"))
+def _weight_buffer_typed(W, rows):
+    if isinstance(W, types.NoneType):
+        return lambda W, rows: None
+    return lambda W, rows: np.empty(rows, dtype=np.float64)
+
+
+@overload(head, jit_options=dict(nogil=True, error_model="numpy"))
+def _head_typed(buf, rows):
+    if isinstance(buf, types.NoneType):
+        return lambda buf, rows: None
+    return lambda buf, rows: buf[0:rows]
+
+
 @_jit
 def predict_into(params, layout, X, indptr, indices, data, out, block):
     """X (n, d_in) -> out (n, d_out): inference in blocks of `block` rows. A
-    sparse X comes as CSR arrays indptr (n + 1,), indices, data (X is then
-    empty); n is out.shape[0]."""
+    sparse X comes as CSR arrays indptr (n + 1,), indices, data, with X None;
+    a dense one with the three CSR arguments None. n is out.shape[0]."""
     n = out.shape[0]
     L = layout.shape[0]
-    sparse = indptr.shape[0] > 0
     rows = min(block, n)
     offsets = np.empty(L + 2, dtype=np.int64)
-    activation_offsets(layout, rows, offsets, not sparse)
+    activation_offsets(layout, rows, offsets, indptr is None)
     acts = np.empty(offsets[L + 1], dtype=params.dtype)
     none = params[0:0]
-    order = np.arange(n) if sparse else np.empty(0, dtype=np.int64)
-    sbuf = np.empty(rows if sparse else 0, dtype=np.int64)
-    ebuf = np.empty(rows if sparse else 0, dtype=np.int64)
-    starts, ends = sbuf, ebuf
-    xs, ws, _, bs, _, _, _ = layer_views(params, params, layout, acts, none, none, rows, L - 1, not sparse)
+    xs, ws, _, bs, _, _, _ = layer_views(params, params, layout, acts, none, none, rows, L - 1, indptr is None)
+    if indptr is not None:
+        order = np.arange(n)
+        sbuf = np.empty(rows, dtype=np.int64)
+        ebuf = np.empty(rows, dtype=np.int64)
     for start in range(0, n, block):
         if n - start < rows:
             rows = n - start
             xs, ws, _, bs, _, _, _ = layer_views(params, params, layout, acts, none, none, rows, L - 1,
-                                                 not sparse)
-            if sparse:
-                starts, ends = sbuf[0:rows], ebuf[0:rows]
-        if sparse:
+                                                 indptr is None)
+        if indptr is not None:
+            starts, ends = sbuf[0:rows], ebuf[0:rows]
             _sparse_rows(indptr, order, start, starts, ends)
             sparse_linear_forward(starts, ends, indices, data, ws[0], bs[0], layout[0, L_B] >= 0, xs[1])
-        else:
+            forward_views(layout, xs, ws, bs, 1)
+        if X is not None:
             x0 = xs[0]
             for r in range(rows):
                 for j in range(x0.shape[1]):
                     x0[r, j] = X[start + r, j]
-        forward_views(layout, xs, ws, bs, 1 if sparse else 0)
+            forward_views(layout, xs, ws, bs, 0)
         p = xs[L]
         for r in range(rows):
             for j in range(p.shape[1]):
@@ -1490,38 +1519,36 @@ def predict_into(params, layout, X, indptr, indices, data, out, block):
 def loss_and_gradient(params, grads, layout, loss, X, indptr, indices, data, Y, W, eps, alpha, per_sample):
     """Full-batch loss (float64) and its gradient in grads, for X (n, d_in)
     or the CSR arrays indptr (n + 1,), indices, data of a sparse X (X then
-    empty), Y (n, k) and sample weights W (n,) float64 (empty: unweighted;
-    see backward_views). Used by L-BFGS and by gradient checks of the
-    training path."""
+    None; the three are None for a dense X), Y (n, k) and sample weights W
+    (n,) float64 (None: unweighted; see backward_views). Used by L-BFGS and
+    by gradient checks of the training path."""
     n = Y.shape[0]
     L = layout.shape[0]
-    sparse = indptr.shape[0] > 0
     offsets = np.empty(L + 2, dtype=np.int64)
-    activation_offsets(layout, n, offsets, not sparse)
+    activation_offsets(layout, n, offsets, indptr is None)
     acts = np.empty(offsets[L + 1], dtype=params.dtype)
     width = _max_width(layout)
     d1 = np.empty(n * width, dtype=params.dtype)
     d2 = np.empty(n * width, dtype=params.dtype)
     start = backward_start(layout, loss)
-    xs, ws, gws, bs, gbs, douts, dxs = layer_views(params, grads, layout, acts, d1, d2, n, start, not sparse)
-    starts = np.empty(n if sparse else 0, dtype=np.int64)
-    ends = np.empty(n if sparse else 0, dtype=np.int64)
-    if sparse:
-        for r in range(n):
-            starts[r] = indptr[r]
-            ends[r] = indptr[r + 1]
+    xs, ws, gws, bs, gbs, douts, dxs = layer_views(params, grads, layout, acts, d1, d2, n, start, indptr is None)
+    if indptr is not None:
+        starts = indptr[0:n].copy()
+        ends = indptr[1:n + 1].copy()
         sparse_linear_forward(starts, ends, indices, data, ws[0], bs[0], layout[0, L_B] >= 0, xs[1])
-    else:
+        forward_views(layout, xs, ws, bs, 1)
+        value = backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, Y, W, eps, alpha,
+                               per_sample, start, 1)
+        value += sparse_input_backward(params, grads, layout, starts, ends, indices, data, douts[0], gws[0],
+                                       gbs[0], alpha, W)
+    if X is not None:
         x0 = xs[0]
         for r in range(n):
             for j in range(X.shape[1]):
                 x0[r, j] = X[r, j]
-    forward_views(layout, xs, ws, bs, 1 if sparse else 0)
-    value = backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, Y, W, eps, alpha,
-                           per_sample, start, 1 if sparse else 0)
-    if sparse:
-        value += sparse_input_backward(params, grads, layout, starts, ends, indices, data, douts[0], gws[0],
-                                       gbs[0], alpha, _batch_total(W, n))
+        forward_views(layout, xs, ws, bs, 0)
+        value = backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, Y, W, eps, alpha,
+                               per_sample, start, 0)
     return value
 
 
@@ -1556,28 +1583,35 @@ def train_epochs(params, grads, layout, X, indptr, indices, data, Y, W, order_in
     """The fused training engine: len(epoch_loss) epochs of minibatch gradient
     descent in compiled code.
 
-    params, grads (P,); layout (L, 5); X (n, d_in), or empty when the input
-    is sparse: the CSR arrays indptr (n + 1,), indices and data (empty for a
-    dense X), whose batches the first layer reads in place; Y (n, k); W (n,)
-    float64 sample weights, or empty for an unweighted run (see
+    params, grads (P,); layout (L, 5); X (n, d_in), or None when the input
+    is sparse: the CSR arrays indptr (n + 1,), indices and data (all three
+    None for a dense X), whose batches the first layer reads in place; Y (n,
+    k); W (n,) float64 sample weights, or None for an unweighted run (see
     backward_views; an epoch's loss is still the mean over samples of the
     batch losses, each batch counting by its rows, as in scikit-learn);
-    order_in (n,) int64 the sample order of every unshuffled epoch (empty:
+    order_in (n,) int64 the sample order of every unshuffled epoch (None:
     0..n-1); shuffle_u (epochs, n) uniform draws (ignored unless
-    settings.shuffle); settings an
-    EngineSettings; first_moment (P,) the momentum velocity or Adam's first
-    moment, second_moment (P,) Adam's second moment, adam_step (1,) Adam's
-    step count (all three carried over between calls). Writes each epoch's
-    mean loss (penalty included) into epoch_loss and (epochs run, stop
-    reason) into status. When an epoch ends with a non-finite loss or
-    parameter, the parameters and optimizer state of the start of that epoch
-    are restored and the engine stops with STOP_DIVERGED.
+    settings.shuffle); settings an EngineSettings; first_moment (P,) the
+    momentum velocity or Adam's first moment, second_moment (P,) Adam's
+    second moment, adam_step (1,) Adam's step count (all three carried over
+    between calls). Writes each epoch's mean loss (penalty included) into
+    epoch_loss and (epochs run, stop reason) into status. When an epoch ends
+    with a non-finite loss or parameter, the parameters and optimizer state
+    of the start of that epoch are restored and the engine stops with
+    STOP_DIVERGED.
+
+    Each combination of None arguments is its own compiled signature, and
+    the code for a sparse input, sample weights or a given order is only in
+    the signatures that have them: numba drops a branch on `arg is None` or
+    `arg is not None` when it compiles for a None argument (an array
+    argument keeps both), so the dense code runs under `X is not None`, the
+    sparse code under `indptr is not None`, and a dense, unweighted run
+    compiles none of the sparse or weighted code.
     """
     n = Y.shape[0]
     k = Y.shape[1]
     L = layout.shape[0]
     P = params.shape[0]
-    sparse = indptr.shape[0] > 0
     lr = settings.lr
     momentum = settings.momentum
     beta1 = settings.beta_1
@@ -1597,47 +1631,46 @@ def train_epochs(params, grads, layout, X, indptr, indices, data, Y, W, order_in
     stateful = opt == OPT_ADAM or use_momentum
 
     offsets = np.empty(L + 2, dtype=np.int64)
-    activation_offsets(layout, batch, offsets, not sparse)
+    activation_offsets(layout, batch, offsets, indptr is None)
     acts = np.empty(offsets[L + 1], dtype=params.dtype)
     width = _max_width(layout)
     d1 = np.empty(batch * width, dtype=params.dtype)
     d2 = np.empty(batch * width, dtype=params.dtype)
     ybuf = np.empty(batch * k, dtype=params.dtype)
     start = backward_start(layout, loss)
-    first = 1 if sparse else 0         # a sparse input's first layer runs apart (sparse_input_backward)
-    bias0 = layout[0, L_B] >= 0
-    # Views for full batches and, when n is not a multiple of batch, the last one.
-    xs, ws, gws, bs, gbs, douts, dxs = layer_views(params, grads, layout, acts, d1, d2, batch, start, not sparse)
+    # Views for full batches and, when n is not a multiple of batch, for the
+    # last one (`tail_rows` rows: batch when it is a multiple).
+    xs, ws, gws, bs, gbs, douts, dxs = layer_views(params, grads, layout, acts, d1, d2, batch, start,
+                                                   indptr is None)
     yb = ybuf.reshape((batch, k))
-    last = n - (n - 1) // batch * batch
-    xs2, ws2, gws2, bs2, gbs2, douts2, dxs2 = layer_views(params, grads, layout, acts, d1, d2, last, start,
-                                                          not sparse)
-    yb2 = ybuf[0:last * k].reshape((last, k))
-    weighted = W.shape[0] > 0
-    wbuf = np.empty(batch if weighted else 0, dtype=np.float64)
-    wb = wbuf
-    wb2 = wbuf[0:last] if weighted else wbuf
-    # A sparse batch: the entry ranges of its rows in the CSR arrays.
-    sbuf = np.empty(batch if sparse else 0, dtype=np.int64)
-    ebuf = np.empty(batch if sparse else 0, dtype=np.int64)
-    starts, ends = sbuf, ebuf
-    starts2 = sbuf[0:last] if sparse else sbuf
-    ends2 = ebuf[0:last] if sparse else ebuf
+    tail_rows = n - (n - 1) // batch * batch
+    (tail_xs, tail_ws, tail_gws, tail_bs, tail_gbs, tail_douts,
+     tail_dxs) = layer_views(params, grads, layout, acts, d1, d2, tail_rows, start, indptr is None)
+    tail_yb = ybuf[0:tail_rows * k].reshape((tail_rows, k))
+    wb = weight_buffer(W, batch)
+    tail_wb = head(wb, tail_rows)
+    if indptr is not None:
+        # A sparse batch: the entry ranges of its rows in the CSR arrays.
+        starts = np.empty(batch, dtype=np.int64)
+        ends = np.empty(batch, dtype=np.int64)
+        tail_starts = starts[0:tail_rows]
+        tail_ends = ends[0:tail_rows]
+        bias0 = layout[0, L_B] >= 0
 
     order = np.arange(n)
-    if order_in.shape[0] > 0:
+    if order_in is not None:
         for q in range(n):
             order[q] = order_in[q]
     # One unshuffled full batch (XOR-sized data): the batch never changes and
     # nothing else writes xs[0] or yb, so it is gathered once.
     static_batch = batch == n and not shuffle
     if static_batch:
-        if sparse:
+        if indptr is not None:
             _gather_targets(Y, order, 0, yb)
             _sparse_rows(indptr, order, 0, starts, ends)
-        else:
+        if X is not None:
             _gather(X, Y, order, 0, xs[0], yb)
-        if weighted:
+        if W is not None:
             _gather_weights(W, order, 0, wb)
     saved = np.empty(P, dtype=params.dtype)
     saved_first = np.empty(P, dtype=first_moment.dtype)
@@ -1660,39 +1693,48 @@ def train_epochs(params, grads, layout, X, indptr, indices, data, Y, W, order_in
         for b0 in range(0, n, batch):
             if b0 + batch <= n:
                 if not static_batch:
-                    if sparse:
+                    if indptr is not None:
                         _gather_targets(Y, order, b0, yb)
                         _sparse_rows(indptr, order, b0, starts, ends)
-                    else:
+                    if X is not None:
                         _gather(X, Y, order, b0, xs[0], yb)
-                    if weighted:
+                    if W is not None:
                         _gather_weights(W, order, b0, wb)
-                if sparse:
+                if indptr is not None:
                     sparse_linear_forward(starts, ends, indices, data, ws[0], bs[0], bias0, xs[1])
-                forward_views(layout, xs, ws, bs, first)
-                value = backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb, wb,
-                                       clip_eps, alpha, per_sample, start, first)
-                if sparse:
+                    forward_views(layout, xs, ws, bs, 1)
+                    value = backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb, wb,
+                                           clip_eps, alpha, per_sample, start, 1)
                     value += sparse_input_backward(params, grads, layout, starts, ends, indices, data, douts[0],
-                                                   gws[0], gbs[0], alpha, _batch_total(wb, batch))
+                                                   gws[0], gbs[0], alpha, wb)
+                if X is not None:
+                    forward_views(layout, xs, ws, bs, 0)
+                    value = backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb, wb,
+                                           clip_eps, alpha, per_sample, start, 0)
                 total += value * batch
             else:
-                if sparse:
-                    _gather_targets(Y, order, b0, yb2)
-                    _sparse_rows(indptr, order, b0, starts2, ends2)
-                else:
-                    _gather(X, Y, order, b0, xs2[0], yb2)
-                if weighted:
-                    _gather_weights(W, order, b0, wb2)
-                if sparse:
-                    sparse_linear_forward(starts2, ends2, indices, data, ws2[0], bs2[0], bias0, xs2[1])
-                forward_views(layout, xs2, ws2, bs2, first)
-                value = backward_views(params, grads, layout, loss, xs2, ws2, gws2, gbs2, douts2, dxs2,
-                                       yb2, wb2, clip_eps, alpha, per_sample, start, first)
-                if sparse:
-                    value += sparse_input_backward(params, grads, layout, starts2, ends2, indices, data,
-                                                   douts2[0], gws2[0], gbs2[0], alpha, _batch_total(wb2, last))
-                total += value * last
+                if indptr is not None:
+                    _gather_targets(Y, order, b0, tail_yb)
+                    _sparse_rows(indptr, order, b0, tail_starts, tail_ends)
+                if X is not None:
+                    _gather(X, Y, order, b0, tail_xs[0], tail_yb)
+                if W is not None:
+                    _gather_weights(W, order, b0, tail_wb)
+                if indptr is not None:
+                    sparse_linear_forward(tail_starts, tail_ends, indices, data, tail_ws[0], tail_bs[0], bias0,
+                                          tail_xs[1])
+                    forward_views(layout, tail_xs, tail_ws, tail_bs, 1)
+                    value = backward_views(params, grads, layout, loss, tail_xs, tail_ws, tail_gws, tail_gbs,
+                                           tail_douts, tail_dxs, tail_yb, tail_wb, clip_eps, alpha, per_sample,
+                                           start, 1)
+                    value += sparse_input_backward(params, grads, layout, tail_starts, tail_ends, indices, data,
+                                                   tail_douts[0], tail_gws[0], tail_gbs[0], alpha, tail_wb)
+                if X is not None:
+                    forward_views(layout, tail_xs, tail_ws, tail_bs, 0)
+                    value = backward_views(params, grads, layout, loss, tail_xs, tail_ws, tail_gws, tail_gbs,
+                                           tail_douts, tail_dxs, tail_yb, tail_wb, clip_eps, alpha, per_sample,
+                                           start, 0)
+                total += value * tail_rows
             if opt == OPT_ADAM:
                 adam_step[0] += 1
                 adam_update(params, grads, first_moment, second_moment, adam_step[0], lr, beta1, beta2, adam_eps)

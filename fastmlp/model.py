@@ -26,20 +26,22 @@ from .validation import (SparseRows, as_matrix, as_sample_weight, as_targets, ch
                          feature_names_of)
 
 PREDICT_BLOCK = 512
-_NO_WEIGHTS = np.zeros(0, dtype=np.float64)  # the kernels' sample weights of an unweighted call
-_NO_INDEX = np.zeros(0, dtype=np.int64)      # the CSR index arrays of a dense input
-# per dtype: the CSR values of a dense input, and the dense X of a sparse one
-_NO_DATA = {np.dtype(t): (np.zeros(0, dtype=t), np.zeros((0, 0), dtype=t)) for t in (np.float32, np.float64)}
 
 
 def input_arrays(X, dtype):
     """The kernels' input arguments (X, indptr, indices, data) for a checked
-    input: a dense X with empty CSR arrays, or an empty X with the CSR
-    arrays of SparseRows."""
-    no_data, no_X = _NO_DATA[np.dtype(dtype)]
+    input: a dense X with None for the CSR arrays, or None for X with the CSR
+    arrays of SparseRows (the kernels compile only the code of the kind they
+    are given)."""
     if isinstance(X, SparseRows):
-        return no_X, X.indptr, X.indices, X.data
-    return X, _NO_INDEX, _NO_INDEX, no_data
+        return None, X.indptr, X.indices, X.data
+    return X, None, None, None
+
+
+def engine_weights(W):
+    """The kernels' sample weights: W (n,) float64, or None for an unweighted
+    call (W None or empty, the Python side's form of 'no weights')."""
+    return None if W is None or W.shape[0] == 0 else W
 
 
 class Model:
@@ -318,7 +320,7 @@ class Model:
         alpha = check_float(alpha, "alpha", low=0, low_inclusive=True)
         per_sample = check_bool(per_sample, "per_sample")
         W = as_sample_weight(sample_weight, X.shape[0])
-        W = _NO_WEIGHTS if W is None or np.all(W == 1.0) else W
+        W = None if W is None or np.all(W == 1.0) else W
         Xd, indptr, indices, data = input_arrays(X, self.dtype)
         return float(K.loss_and_gradient(self.params, self.grads, self.layout, lossobj.kind, Xd, indptr, indices,
                                          data, Y, W, lossobj.clip_eps(self.dtype), alpha, per_sample))

@@ -22,7 +22,7 @@ import numpy as np
 from . import kernels as K
 from .callbacks import Best, get_early_stopping, get_schedule
 from .losses import get_loss
-from .model import PREDICT_BLOCK, Model, input_arrays
+from .model import PREDICT_BLOCK, Model, engine_weights, input_arrays
 from .optim import get_optimizer
 from .preprocessing import Standardizer
 from .tasks import Scorer, labels_of, metric_name, model_task
@@ -309,8 +309,9 @@ class Trainer:
         model, opt = self.model, self.optimizer
         opt.init_state(model.n_params, model.dtype)
         Xd, indptr, indices, data = input_arrays(X, model.dtype)
-        K.train_epochs(model.params, model.grads, model.layout, Xd, indptr, indices, data, Y, W, order, draws,
-                       settings, opt.first_moment, opt.second_moment, opt.step, epoch_loss, status)
+        K.train_epochs(model.params, model.grads, model.layout, Xd, indptr, indices, data, Y, engine_weights(W),
+                       None if order is None or order.shape[0] == 0 else order, draws, settings,
+                       opt.first_moment, opt.second_moment, opt.step, epoch_loss, status)
 
     def sample_weight(self, Y, sample_weight=None):
         """The engine's weights for targets Y (checked, (n, k)): sample_weight
