@@ -325,6 +325,9 @@ class Sklearn(Peer):
 
     def _estimator(self, epochs):
         wl = self.wl
+        # Plain SGD for exactly max_iter epochs: a fit of `epochs` epochs has at
+        # most that many without improvement, so n_iter_no_change above it
+        # never stops the fit early, whatever the loss does.
         return self.estimator(
             hidden_layer_sizes=tuple(wl.sizes[1:-1]), activation={"sigmoid": "logistic"}.get(wl.activation,
                                                                                           wl.activation),
@@ -346,15 +349,13 @@ class Sklearn(Peer):
             clf.partial_fit(wl.X[:wl.batch], self.y[:wl.batch], **extra)
             clf.coefs_ = [W.copy() for W, _ in wl.weights]
             clf.intercepts_ = [b.copy() for _, b in wl.weights]
-            clf.loss_curve_ = []
-            clf.best_loss_ = np.inf
-            clf._no_improvement_count = 0
-            clf.t_ = 0
+            before = len(clf.loss_curve_)  # the partial_fit's epoch, which fit appends to
             t0 = time.perf_counter()
             clf.fit(wl.X, self.y)
             seconds = time.perf_counter() - t0
         self.clf = clf
-        return seconds, clf.n_iter_ * wl.steps_per_epoch, np.asarray(clf.loss_curve_, dtype=np.float64)
+        losses = np.asarray(clf.loss_curve_[before:], dtype=np.float64)
+        return seconds, len(losses) * wl.steps_per_epoch, losses
 
     def scores(self):
         if self.regression:
