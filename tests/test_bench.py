@@ -41,7 +41,7 @@ def test_blas_limit_reports_the_best_calls_and_whole_sequences():
     assert blas["sequence_seconds_median"] >= blas["sequence_seconds_best"]
 
 
-def test_workload_settings_match_the_issue():
+def test_xor_line_and_wide_are_the_stated_ones():
     xor, line, wide = (bench.Workload(n) for n in ("xor", "line", "wide"))
     assert (xor.sizes, xor.loss, xor.batch, xor.lr, xor.epochs * xor.steps_per_epoch) == \
         ([2, 8, 1], "mse", 4, 0.5, 10_000)
