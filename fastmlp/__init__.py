@@ -19,12 +19,12 @@ from .optim import SGD, Adam, get_optimizer  # noqa: F401
 from .trainer import History, Trainer, TrainingDiverged  # noqa: F401
 from .preprocessing import Standardizer  # noqa: F401
 from .validation import NotFittedError  # noqa: F401
-from .io import load  # noqa: F401
+from .modelfile import ModelFileError, load  # noqa: F401
 from .explain import formula, trace  # noqa: F401
 from .export import register_skl2onnx, to_onnx  # noqa: F401
 
 __all__ = [
-    "Model", "MLP", "Trainer", "History", "TrainingDiverged", "NotFittedError",
+    "Model", "MLP", "Trainer", "History", "TrainingDiverged", "NotFittedError", "ModelFileError",
     "Linear", "ReLU", "Sigmoid", "Tanh", "Identity", "Softmax", "Exp", "Layer",
     "Loss", "get_loss", "SGD", "Adam", "get_optimizer",
     "EarlyStopping", "ConstantLR", "StepDecay", "CosineDecay", "ReduceLROnPlateau", "Standardizer",

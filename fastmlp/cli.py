@@ -446,7 +446,7 @@ def _fmt_rate(v):
 
 def _train(args, out):
     import fastmlp as fm
-    from . import io as fio
+    from . import modelfile
     from .tasks import default_loss
 
     X, y, feature_names, target_name, source, classes = _load_data(args.dataset, args.data, args.target)
@@ -615,7 +615,7 @@ def _train(args, out):
     restored = history.best_epoch if trainer.early_stopping is not None else None
     if args.save and (not diverged or restored):
         try:
-            fio.save(model, args.save, trainer=trainer, history=history, metadata=metadata)
+            modelfile.save(model, args.save, trainer=trainer, history=history, metadata=metadata)
         except OSError as exc:
             raise CLIError(f"cannot save the model to {args.save}: {exc.strerror or exc}") from None
         saved = args.save
@@ -700,9 +700,9 @@ def _train(args, out):
 # -- loading models and data for the other commands -----------------------------------
 
 def _read_model(path):
-    from . import io as fio
+    from . import modelfile
     try:
-        return fio.read(path)
+        return modelfile.read(path)
     except (ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
 

@@ -369,8 +369,10 @@ class Model:
         return f"Model([{inner}], dtype={np.dtype(self.dtype).name})"
 
     def save(self, path, trainer=None, history=None):
-        """Write the model to a .npz file with no pickled data (see fastmlp.io)."""
-        from .io import save
+        """Write the model to a .npz file with no pickled data (see fastmlp.modelfile)."""
+        # fastmlp.modelfile builds on this module (it reads models into Model
+        # objects), so it is imported when a model is saved, not with this module.
+        from .modelfile import save
         save(self, path, trainer=trainer, history=history)
 
 

@@ -18,7 +18,7 @@ import pytest
 
 import fastmlp as fm
 from fastmlp import cli
-from fastmlp import io as fio
+from fastmlp import modelfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -80,7 +80,7 @@ def test_train_json_is_one_object_and_xor_is_learned(xor_model):
     assert summary["final_loss"] < 1e-3
     assert summary["steps"] == 10_000 and summary["steps_per_second"] > 0
     assert summary["saved"] == str(path)
-    f = fio.read(path)
+    f = modelfile.read(path)
     assert f.history.epochs == 10_000
     assert f.history.final_loss == pytest.approx(summary["final_loss"])
     assert f.trainer["loss"] == "bce" and f.trainer["lr"] == 0.5
@@ -121,7 +121,7 @@ def test_train_csv_multiclass_save_and_plot(capsys, workdir):
     assert s["feature_names"] == ["p", "q", "r"] and s["target"] == "cls"
     assert s["accuracy"] == 1.0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    f = fio.read(model_path)
+    f = modelfile.read(model_path)
     assert f.metadata["classes"] == 3 and f.metadata["source"]["target"] == "cls"
 
 
@@ -234,7 +234,7 @@ def test_ctrl_c_saves_and_exits_130(tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted after epoch" in err and str(path) in err
     assert "Traceback" not in err
-    f = fio.read(path)
+    f = modelfile.read(path)
     assert f.history.stop_reason == "interrupted"
     assert 5 <= f.history.epochs < 100_000_000
     assert f.history.steps == f.history.epochs * 32
