@@ -287,18 +287,13 @@ def _build_parser():
 
 # -- data ------------------------------------------------------------------------------
 
-def _check_data_path(path):
-    if os.path.isdir(path):
-        raise CLIError(f"--data {path} is a directory; expected a .csv, .npy or .npz file.")
-
-
 def _load_data(dataset, path, target):
     """X, y (n, 1), feature names, target name, source description, and the
     text class labels y indexes (None for a numeric target)."""
     from . import datasets
     try:
         if path is not None:
-            _check_data_path(path)
+            datasets.check_data_file(path, "--data")
             X, y, features, target_name, classes = datasets.load_labelled(path, target)
             return X, y, features, target_name, {"data": os.path.abspath(path), "target": target_name}, classes
         if target is not None:
@@ -354,7 +349,10 @@ def _rows_matching(path, feature_names, target_name, classes, flag):
     training columns (validation data): text labels are mapped to `classes`."""
     from . import datasets
     try:
-        _check_data_path(path)
+        datasets.check_data_file(path, flag)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    try:
         data, names, file_classes = datasets.read_table(path, text_column=target_name)
     except (ValueError, OSError) as exc:
         raise CLIError(f"{flag}: {exc}") from None
@@ -393,39 +391,21 @@ def _class_indices(path, target_name, column, file_classes, classes):
     return out
 
 
-def _plot_formats():
-    """The file formats matplotlib can write, or None when matplotlib is not installed."""
-    try:
-        from matplotlib.backend_bases import FigureCanvasBase
-    except ImportError:
-        return None
-    return sorted(FigureCanvasBase.get_supported_filetypes())
-
-
 def _output_path(path, flag, image=False):
     """Check, before any work is done, that `path` can be written: its directory
     exists and is writable and, for an image, matplotlib knows the format. An
     image name without an extension gets .png. Returns the path to write."""
-    if os.path.isdir(path):
-        what = "an image file name like out.png" if image else "a file name"
-        raise CLIError(f"{flag} {path} is a directory; expected {what}.")
-    if image:
-        ext = os.path.splitext(path)[1]
-        if not ext:
-            path += ".png"
-        else:
-            formats = _plot_formats()
-            if formats is not None and ext[1:].lower() not in formats:
-                raise CLIError(f"{flag} {path}: cannot write images of type {ext!r}; expected one of "
-                               f"{', '.join('.' + f for f in formats)}.")
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise CLIError(f"{flag} {path}: the directory {directory} does not exist.")
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise CLIError(f"{flag} {path}: the directory {directory} is not writable.")
-    if image and os.path.exists(path) and not os.access(path, os.W_OK):
-        raise CLIError(f"{flag} {path}: the file exists and is not writable.")
-    return path
+    from .validation import check_file_type, writable_file
+    try:
+        if not image:
+            return writable_file(path, flag)
+        # matplotlib opens the image file itself: an existing one must be writable.
+        path = writable_file(path, flag, "an image file name like out.png", default_suffix=".png", in_place=True)
+        from .plot import image_formats
+        formats = image_formats()
+        return path if formats is None else check_file_type(path, flag, formats, what="images")
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def _num(v):
@@ -731,7 +711,7 @@ def _inputs_for(mf, dataset, path, target, need_y=False):
             if X.shape[1] != d:
                 raise CLIError(f"the model expects {d} features, but the {dataset} dataset has {X.shape[1]}.")
             return X, y
-        _check_data_path(path)
+        datasets.check_data_file(path, "--data")
         text_column = target if target is not None else tname
         data, names, file_classes = datasets.read_table(path, text_column=text_column)
     except (ValueError, OSError) as exc:

@@ -49,7 +49,7 @@ from .layers import LAYER_TYPES, layer_from_config
 from .model import Model
 from .preprocessing import Standardizer
 from .trainer import STOP_REASONS, History
-from .validation import check_dtype
+from .validation import check_dtype, existing_file
 
 FORMAT = "fastmlp-model"
 FORMAT_VERSION = 2
@@ -298,11 +298,7 @@ def read(path):
 
     Raises FileNotFoundError if there is no such file and ModelFileError (a
     ValueError naming the file and the problem) for anything else wrong."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such file.")
-    if os.path.isdir(path):
-        _fail(path, "is a directory, not a model file.")
+    path = existing_file(path, expected="a fastmlp model file", error=ModelFileError)
     arrays = _read_arrays(path)
     raw, params = arrays["header"], arrays["params"]
 

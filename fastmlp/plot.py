@@ -37,6 +37,16 @@ def figure_class():
     return Figure
 
 
+def image_formats():
+    """The file types matplotlib can write images in ("png", "svg", ...), or
+    None when matplotlib is not installed."""
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        return None
+    return sorted(FigureCanvasBase.get_supported_filetypes())
+
+
 def _grid(X, resolution):
     lo, hi = X.min(axis=0), X.max(axis=0)
     pad = np.where(hi > lo, 0.15 * (hi - lo), 0.5)

@@ -7,6 +7,7 @@ per dtype, never once per call), and scalars come out as plain ``float`` or
 """
 
 import difflib
+import errno
 import numbers
 import os
 from typing import NamedTuple
@@ -146,6 +147,69 @@ def check_path(value, name):
         raise TypeError(f"The {name!r} parameter must be a non-empty str path. Got {_describe(value)}.")
     if os.path.isdir(path):
         raise ValueError(f"The {name!r} parameter is a directory ({path}); expected a file name.")
+    return path
+
+
+def _where(path, name):
+    return path if name is None else f"{name} {path}"
+
+
+def existing_file(path, name=None, expected="a file", error=ValueError, missing=FileNotFoundError):
+    """Return `path` (a str or os.PathLike) as a str once it names a file that
+    exists, is not a directory and can be read: the check of every file
+    fastmlp reads (data files, model files).
+
+    name : the option or parameter the path came from (e.g. "--data"),
+        written before the path in the messages; None for the path alone.
+    expected : what the file should be, for the message about a directory
+        (e.g. "a .csv, .npy or .npz file").
+    error : the exception class for a directory or an unreadable file (a
+        ValueError such as datasets.DataError or modelfile.ModelFileError);
+        missing : the one for a path that does not exist.
+    """
+    path = os.fspath(path)
+    where = _where(path, name)
+    if not os.path.exists(path):
+        raise missing(f"{where}: no such file.")
+    if os.path.isdir(path):
+        raise error(f"{where} is a directory; expected {expected}.")
+    if not os.access(path, os.R_OK):
+        raise error(f"{where}: cannot be read: {os.strerror(errno.EACCES)}.")
+    return path
+
+
+def writable_file(path, name, expected="a file name", default_suffix=None, in_place=False):
+    """Return `path` as a str once a file can be written there, so that a
+    result is never lost to a bad name after a long run: it is not a
+    directory, and its directory exists and is writable. A name without an
+    extension gets `default_suffix` (e.g. ".png") when one is given.
+    in_place : the file is opened and overwritten (not written to a
+    temporary file and moved over it), so an existing one must be writable.
+    Raises ValueError naming `name` (the option, e.g. "--save") and the path."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"{_where(path, name)} is a directory; expected {expected}.")
+    if default_suffix and not os.path.splitext(path)[1]:
+        path += default_suffix
+    where = _where(path, name)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ValueError(f"{where}: the directory {directory} does not exist.")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ValueError(f"{where}: the directory {directory} is not writable.")
+    if in_place and os.path.exists(path) and not os.access(path, os.W_OK):
+        raise ValueError(f"{where}: the file exists and is not writable.")
+    return path
+
+
+def check_file_type(path, name, types, what="files"):
+    """Return `path` if its extension is one of `types` (lower-case, without
+    the dot, e.g. the image formats matplotlib writes), else a ValueError
+    listing them."""
+    ext = os.path.splitext(path)[1]
+    if ext[1:].lower() not in types:
+        raise ValueError(f"{_where(path, name)}: cannot write {what} of type {ext!r}; expected one of "
+                         f"{', '.join('.' + t for t in types)}.")
     return path
 
 

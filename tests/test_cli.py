@@ -437,6 +437,15 @@ def test_help_has_examples(capsys, command):
     assert out.startswith(f"usage: fastmlp {command}") and "examples:" in out
 
 
+def test_validation_data_errors_name_the_option(capsys, workdir, tmp_path):
+    code, out, err = call(capsys, "train", "--data", workdir / "xor.csv", "--validation-data", tmp_path, "--quiet")
+    assert_usage_error(code, out, err, f"--validation-data {tmp_path} is a directory; expected a .csv, .npy or "
+                                       f".npz file.")
+    code, out, err = call(capsys, "train", "--data", workdir / "xor.csv", "--validation-data",
+                          tmp_path / "nope.csv", "--quiet")
+    assert_usage_error(code, out, err, f"--validation-data {tmp_path / 'nope.csv'}: no such file.")
+
+
 def test_python_dash_m_fastmlp_and_version():
     proc = subprocess.run([sys.executable, "-m", "fastmlp", "--version"], capture_output=True, text=True,
                           timeout=60, cwd=ROOT)
