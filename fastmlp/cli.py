@@ -1033,7 +1033,7 @@ def main(argv=None):
             print(f"fastmlp: error: {_one_line(exc)}", file=sys.stderr)
             return EXIT_FAILURE
         except ImportError as exc:
-            from .plot import MissingDependency
+            from .validation import MissingDependency
             if isinstance(exc, MissingDependency):
                 print(f"fastmlp: error: {_one_line(exc)}", file=sys.stderr)
                 return EXIT_FAILURE

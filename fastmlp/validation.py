@@ -27,6 +27,22 @@ class NotFittedError(ValueError, AttributeError):
     """Raised when a model or estimator is used before it was trained."""
 
 
+class MissingDependency(ImportError):
+    """An optional package (one of fastmlp's extras) is not installed; the
+    message says what to run to install it."""
+
+
+def missing_dependency(feature, package, extra=None, cause=None):
+    """The MissingDependency to raise when `feature` ("plotting") needs
+    `package` ("matplotlib"), which is not installed: the message names the
+    command that installs it, ``pip install 'fastmlp[extra]'`` for a package
+    that the extra `extra` brings, else ``pip install package``. `cause` (the
+    ImportError, say) is shown in brackets."""
+    command = f"pip install 'fastmlp[{extra}]'" if extra else f"pip install {package}"
+    detail = f" ({cause})" if cause else ""
+    return MissingDependency(f"{feature} needs {package}{detail}; install it with {command}.")
+
+
 def _describe(value):
     if isinstance(value, np.ndarray):
         return f"an array of dtype {value.dtype} and shape {value.shape}"

@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 
 import fastmlp as fm
 from fastmlp import cli, export, modelfile
-from fastmlp.plot import MissingDependency
+from fastmlp.validation import MissingDependency
 
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
 DTYPES = [np.float32, np.float64]

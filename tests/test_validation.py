@@ -1015,3 +1015,14 @@ def test_check_file_type():
         V.check_file_type("out.txt", "--plot", ("png", "svg"), what="images")
     assert str(excinfo.value) == "--plot out.txt: cannot write images of type '.txt'; expected one of .png, .svg."
 
+
+def test_missing_dependency_says_what_to_run():
+    error = V.missing_dependency("plotting", "matplotlib", extra="plot")
+    assert isinstance(error, ImportError) and isinstance(error, fm.MissingDependency)
+    assert str(error) == "plotting needs matplotlib; install it with pip install 'fastmlp[plot]'."
+    error = V.missing_dependency("register_skl2onnx", "skl2onnx", cause="No module named 'skl2onnx'")
+    assert str(error) == ("register_skl2onnx needs skl2onnx (No module named 'skl2onnx'); install it with "
+                          "pip install skl2onnx.")
+    from fastmlp import plot
+    assert plot.MissingDependency is fm.MissingDependency is V.MissingDependency
+
