@@ -13,7 +13,6 @@ classes, which ``predict_labels`` returns). Both are saved with the model.
 """
 
 import warnings
-import weakref
 
 import numpy as np
 
@@ -86,8 +85,7 @@ class Model:
         for i, layer in enumerate(layers):
             # A layer's parameters are views into its model's buffer: shared by
             # two models, each would silently compute with the other's weights.
-            owner = layer._model() if getattr(layer, "_model", None) is not None else None
-            if owner is not None:
+            if layer.model is not None:
                 raise ValueError(f"layers[{i}] ({layer!r}) already belongs to another Model; create new layers "
                                  f"for this one, or use model.copy() for an independent copy.")
         if not isinstance(layers[0], Linear):
@@ -130,12 +128,9 @@ class Model:
         """Make every layer's parameters views into the flat buffers and, given
         a Generator, initialise them in layer order."""
         for layer, row in zip(self.layers, self.layout):
-            layer._model = weakref.ref(self)
-            layer._dtype = self.dtype
-            if isinstance(layer, Linear):
-                layer._bind(self.params, self.grads, int(row[K.L_W]), int(row[K.L_B]))
-                if rng is not None:
-                    layer._initialise(rng, self.init)
+            layer.bind(self, int(row[K.L_W]), int(row[K.L_B]))
+            if rng is not None:
+                layer.initialise(rng, self.init)
 
     # -- shape information ---------------------------------------------------
     @property
@@ -281,7 +276,7 @@ class Model:
         self.check_feature_names(X)
         out = self._network_input(X)
         for layer in self.layers:
-            out = layer._forward(out)
+            out = layer.forward_unchecked(out)
         self._last_rows = out.shape[0]
         return out
 
@@ -296,7 +291,7 @@ class Model:
             raise ValueError(f"dout has shape {dout.shape}, but the last forward() produced "
                              f"({self._last_rows}, {self.n_outputs}).")
         for layer in reversed(self.layers):
-            dout = layer._backward(dout)
+            dout = layer.backward_unchecked(dout)
         if self._standardizer is not None:     # d x_std / d x = 1 / scale
             dout = np.ascontiguousarray(dout / self._standardizer.scale_, dtype=self.dtype)
         return dout
