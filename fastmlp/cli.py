@@ -90,13 +90,17 @@ def _float_list(text, what):
     return values
 
 
-TRAIN_EPILOG = """\
-defaults by data (any flag overrides them):
-  --dataset xor       hidden 8, sgd, lr 0.5, batch 4, 10000 epochs
-  --dataset line      hidden 8, sgd, lr 0.5, batch 32, 100 epochs
-  --dataset celsius   no hidden layer (a single neuron), sgd, lr 0.1, batch 32, 100 epochs
-  --data FILE         hidden 8, adam, lr 0.01, batch 32, 200 epochs
+def _preset_text(preset):
+    """A preset as the help lists it: "hidden 8, sgd, lr 0.5, batch 4, 10000 epochs"."""
+    hidden = f"hidden {','.join(map(str, preset['hidden']))}" if preset["hidden"] else \
+        "no hidden layer (a single neuron)"
+    return (f"{hidden}, {preset['optimizer']}, lr {preset['lr']:g}, batch {preset['batch_size']}, "
+            f"{preset['epochs']} epochs")
 
+
+TRAIN_EPILOG = "defaults by data (any flag overrides them):\n" + "".join(
+    f"  {'--data FILE' if name == 'file' else '--dataset ' + name:<20}{_preset_text(preset)}\n"
+    for name, preset in PRESETS.items()) + """
 The output layer and loss follow the target column unless given:
   two values 0/1            -> sigmoid output, bce loss (binary classification)
   integers 0..k-1 (k <= 50) -> softmax output with k units, cross_entropy loss
@@ -125,7 +129,12 @@ LR_SCHEDULE_HELP = ("learning-rate schedule: constant (default); step (halve it 
 
 
 def _build_parser():
+    from .callbacks import SCHEDULES
     from .datasets import NAMES as DATASET_NAMES
+    from .layers import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
+    from .losses import NAMES as LOSS_NAMES
+    from .optim import NAMES as OPTIMIZER_NAMES
+    from .validation import DTYPE_NAMES
     parser = _Parser(prog="fastmlp", formatter_class=_Formatter,
                      description="Train multi-layer perceptrons on the CPU, fast; inspect what they learned.",
                      epilog="Run 'fastmlp COMMAND --help' for the options and examples of each command.")
@@ -144,14 +153,14 @@ def _build_parser():
     arch = t.add_mutually_exclusive_group()
     arch.add_argument("--hidden", metavar="W,W", help="hidden layer widths, e.g. 8 or 16,16 ('none' for none)")
     arch.add_argument("--layers", metavar="D,W,K", help="all widths, e.g. 2,8,1 (must fit the data)")
-    t.add_argument("--activation", choices=("relu", "sigmoid", "tanh", "identity"), default="relu",
+    t.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="relu",
                    help="hidden activation (default: relu)")
-    t.add_argument("--output", choices=("sigmoid", "softmax", "identity", "relu", "tanh", "exp"),
+    t.add_argument("--output", choices=OUTPUT_ACTIVATIONS,
                    help="output activation (default: chosen from the target, see below)")
-    t.add_argument("--loss", choices=("mse", "half_mse", "bce", "cross_entropy", "poisson"),
+    t.add_argument("--loss", choices=LOSS_NAMES,
                    help="loss (default: bce after sigmoid, cross_entropy after softmax, poisson after exp, "
                         "else mse); poisson (counts, rates >= 0) implies --output exp")
-    t.add_argument("--optimizer", choices=("sgd", "adam"), help="optimizer (default: see below)")
+    t.add_argument("--optimizer", choices=OPTIMIZER_NAMES, help="optimizer (default: see below)")
     t.add_argument("--momentum", type=float, default=0.0, help="sgd momentum (default: 0)")
     t.add_argument("--lr", type=float, help="learning rate")
     t.add_argument("--batch-size", type=int, help="samples per update")
@@ -166,13 +175,13 @@ def _build_parser():
     t.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without a lower validation loss and keep the weights of "
                         "the best epoch (needs --validation or --validation-data)")
-    t.add_argument("--lr-schedule", choices=("constant", "step", "cosine", "plateau"), help=LR_SCHEDULE_HELP)
+    t.add_argument("--lr-schedule", choices=SCHEDULES, help=LR_SCHEDULE_HELP)
     t.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=None,
                    help="standardize the inputs as part of the model (default: on for --data, off for "
                         "--dataset)")
     t.add_argument("--seed", type=int, default=0,
                    help="seed of weights, shuffling and the validation split (default: 0)")
-    t.add_argument("--dtype", choices=("float32", "float64"), default="float64",
+    t.add_argument("--dtype", choices=DTYPE_NAMES, default="float64",
                    help="floating-point precision (default: float64)")
     t.add_argument("--save", metavar="MODEL.npz", help="save the trained model (also on Ctrl-C)")
     t.add_argument("--plot", metavar="OUT.png", help="save a plot of the result (needs the 'plot' extra)")
@@ -260,7 +269,7 @@ def _build_parser():
     r.add_argument("--y", metavar="T", help="its target (numbers, a class index for softmax models, or a class "
                                             "name for models trained on text labels)")
     r.add_argument("--lr", type=float, help="learning rate (default: the model's, else 0.1)")
-    r.add_argument("--loss", choices=("mse", "half_mse", "bce", "cross_entropy", "poisson"),
+    r.add_argument("--loss", choices=LOSS_NAMES,
                    help="loss (default: the model's training loss, else from its output layer)")
     r.add_argument("--precision", type=_positive_int, default=6, help="significant digits shown (default: 6)")
     r.add_argument("--json", action="store_true", help="the trace as JSON")

@@ -21,9 +21,13 @@ from .validation import as_matrix, as_values, check_int, float_dtype_of
 
 
 class Layer:
-    """Base class. Subclasses set `kind` (a kernels layer-kind constant)."""
+    """Base class. Subclasses set `kind` (a kernels layer-kind constant) and,
+    for an element-wise function, `activation` (its name)."""
 
     kind = K.IDENTITY
+    #: The name of the function the layer applies ("relu", ...), as MLP's
+    #: activation and output take it and formulas write it; None for Linear.
+    activation = None
 
     def __init__(self):
         self._out = None
@@ -113,37 +117,40 @@ class Layer:
 
 class ReLU(Layer):
     """max(x, 0), element-wise."""
-    kind = K.RELU
+    kind, activation = K.RELU, "relu"
 
 
 class Sigmoid(Layer):
     """1 / (1 + exp(-x)), element-wise, computed so it never overflows."""
-    kind = K.SIGMOID
+    kind, activation = K.SIGMOID, "sigmoid"
 
 
 class Tanh(Layer):
     """tanh(x), element-wise."""
-    kind = K.TANH
+    kind, activation = K.TANH, "tanh"
 
 
 class Identity(Layer):
     """x, unchanged (a regression output)."""
-    kind = K.IDENTITY
+    kind, activation = K.IDENTITY, "identity"
 
 
 class Softmax(Layer):
     """Row-wise softmax; must be the last layer of a model."""
-    kind = K.SOFTMAX
+    kind, activation = K.SOFTMAX, "softmax"
 
 
 class Exp(Layer):
     """exp(x), element-wise: the output of a Poisson regression (log link),
     whose outputs are the predicted means."""
-    kind = K.EXP
+    kind, activation = K.EXP, "exp"
 
 
-ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "identity": Identity, "softmax": Softmax,
-               "exp": Exp}
+# The activation layers by name, and the names MLP takes between Linear
+# layers (activation=) and after the last one (output=).
+ACTIVATIONS = {cls.activation: cls for cls in (ReLU, Sigmoid, Tanh, Identity, Softmax, Exp)}
+HIDDEN_ACTIVATIONS = ("relu", "sigmoid", "tanh", "identity")
+OUTPUT_ACTIVATIONS = ("identity", "sigmoid", "softmax", "relu", "tanh", "exp")
 
 
 class Linear(Layer):

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import kernels as K
 from .init import get as get_init
-from .layers import ACTIVATIONS, Layer, Linear, Softmax, layer_from_config
+from .layers import ACTIVATIONS, HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS, Layer, Linear, Softmax, layer_from_config
 from .losses import get_loss
 from .validation import (SparseRows, as_matrix, as_sample_weight, as_targets, check_bool, check_choice,
                          check_classes, check_dtype, check_feature_names, check_float, check_int, check_seed,
@@ -384,8 +384,8 @@ def MLP(sizes, activation="relu", output="identity", dtype=np.float64, seed=None
     sizes = [check_int(s, f"sizes[{i}]", low=1) for i, s in enumerate(sizes)]
     if len(sizes) < 2:
         raise ValueError(f"sizes must list at least the input and output widths, e.g. [2, 8, 1]; got {sizes}.")
-    activation = check_choice(activation, "activation", ("relu", "sigmoid", "tanh", "identity"))
-    output = check_choice(output, "output", ("identity", "sigmoid", "softmax", "relu", "tanh", "exp"))
+    activation = check_choice(activation, "activation", HIDDEN_ACTIVATIONS)
+    output = check_choice(output, "output", OUTPUT_ACTIVATIONS)
     layers = []
     for i in range(len(sizes) - 1):
         layers.append(Linear(sizes[i], sizes[i + 1], bias=bias))

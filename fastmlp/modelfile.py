@@ -49,7 +49,7 @@ from .layers import LAYER_TYPES, layer_from_config
 from .model import Model
 from .preprocessing import Standardizer
 from .trainer import STOP_REASONS, History
-from .validation import check_dtype, existing_file
+from .validation import DTYPE_NAMES, check_dtype, existing_file
 
 FORMAT = "fastmlp-model"
 FORMAT_VERSION = 2
@@ -327,8 +327,9 @@ def read(path):
         _fail(path, "the header's fastmlp_version must be a string.")
 
     # dtype and parameters.
-    if header["dtype"] not in ("float32", "float64"):
-        _fail(path, f"the header's dtype is {header['dtype']!r}; expected 'float32' or 'float64'.")
+    if header["dtype"] not in DTYPE_NAMES:
+        _fail(path, f"the header's dtype is {header['dtype']!r}; expected "
+                    f"{' or '.join(map(repr, DTYPE_NAMES))}.")
     dtype = check_dtype(header["dtype"])
     want = np.dtype(dtype).newbyteorder("<")
     if params.dtype != want:

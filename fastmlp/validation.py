@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 FLOAT_DTYPES = (np.float32, np.float64)
+DTYPE_NAMES = tuple(np.dtype(t).name for t in FLOAT_DTYPES)   # ("float32", "float64")
 
 
 def float_dtype_of(x):

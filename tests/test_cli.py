@@ -437,6 +437,32 @@ def test_help_has_examples(capsys, command):
     assert out.startswith(f"usage: fastmlp {command}") and "examples:" in out
 
 
+@pytest.mark.parametrize("command, flag, names", [
+    ("train", "--dataset", "datasets.NAMES"), ("train", "--activation", "layers.HIDDEN_ACTIVATIONS"),
+    ("train", "--output", "layers.OUTPUT_ACTIVATIONS"), ("train", "--loss", "losses.NAMES"),
+    ("train", "--optimizer", "optim.NAMES"), ("train", "--lr-schedule", "callbacks.SCHEDULES"),
+    ("train", "--dtype", "validation.DTYPE_NAMES"), ("predict", "--dataset", "datasets.NAMES"),
+    ("evaluate", "--dataset", "datasets.NAMES"), ("plot", "--dataset", "datasets.NAMES"),
+    ("trace", "--loss", "losses.NAMES"),
+])
+def test_option_choices_are_the_library_names(capsys, command, flag, names):
+    import importlib
+    module, attribute = names.split(".")
+    valid = getattr(importlib.import_module(f"fastmlp.{module}"), attribute)
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    assert f"  {flag} {{{','.join(valid)}}}" in capsys.readouterr().out
+
+
+def test_train_help_lists_the_presets(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "  --dataset xor       hidden 8, sgd, lr 0.5, batch 4, 10000 epochs\n" in out
+    assert "  --dataset celsius   no hidden layer (a single neuron), sgd, lr 0.1, batch 32, 100 epochs\n" in out
+    assert "  --data FILE         hidden 8, adam, lr 0.01, batch 32, 200 epochs\n" in out
+
+
 def test_validation_data_errors_name_the_option(capsys, workdir, tmp_path):
     code, out, err = call(capsys, "train", "--data", workdir / "xor.csv", "--validation-data", tmp_path, "--quiet")
     assert_usage_error(code, out, err, f"--validation-data {tmp_path} is a directory; expected a .csv, .npy or "

@@ -191,6 +191,19 @@ def test_a_layer_belongs_to_one_model():
     np.testing.assert_array_equal(copied.weight, second.layers[0].weight)
 
 
+def test_layers_name_their_activation_as_mlp_takes_it():
+    from fastmlp.layers import ACTIVATIONS, HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
+    assert {name: cls.__name__ for name, cls in ACTIVATIONS.items()} == {
+        "relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh", "identity": "Identity", "softmax": "Softmax",
+        "exp": "Exp"}
+    assert fm.Linear(2, 1).activation is None
+    assert set(HIDDEN_ACTIVATIONS) < set(OUTPUT_ACTIVATIONS) == set(ACTIVATIONS)
+    for name in OUTPUT_ACTIVATIONS:
+        model = fm.MLP([2, 3, 2], output=name)
+        expected = [None, "relu", None] + ([] if name == "identity" else [name])
+        assert [layer.activation for layer in model.layers] == expected
+
+
 def test_bind_makes_a_layer_part_of_a_model():
     model = fm.MLP([2, 3, 1], seed=0)
     other = fm.Model([fm.Linear(2, 3, weight=np.full((2, 3), 0.5), bias=[1.0, 2.0, 3.0])])

@@ -1026,3 +1026,7 @@ def test_missing_dependency_says_what_to_run():
     from fastmlp import plot
     assert plot.MissingDependency is fm.MissingDependency is V.MissingDependency
 
+
+def test_dtype_names():
+    assert V.DTYPE_NAMES == ("float32", "float64")
+    assert [V.check_dtype(name) for name in V.DTYPE_NAMES] == [np.float32, np.float64]
