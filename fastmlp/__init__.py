@@ -18,13 +18,14 @@ from .model import MLP, Model  # noqa: F401
 from .optim import SGD, Adam, get_optimizer  # noqa: F401
 from .trainer import History, Trainer, TrainingDiverged  # noqa: F401
 from .preprocessing import Standardizer  # noqa: F401
-from .validation import NotFittedError  # noqa: F401
-from .io import load  # noqa: F401
+from .validation import MissingDependency, NotFittedError  # noqa: F401
+from .modelfile import ModelFileError, load  # noqa: F401
 from .explain import formula, trace  # noqa: F401
 from .export import register_skl2onnx, to_onnx  # noqa: F401
 
 __all__ = [
-    "Model", "MLP", "Trainer", "History", "TrainingDiverged", "NotFittedError",
+    "Model", "MLP", "Trainer", "History", "TrainingDiverged", "NotFittedError", "ModelFileError",
+    "MissingDependency",
     "Linear", "ReLU", "Sigmoid", "Tanh", "Identity", "Softmax", "Exp", "Layer",
     "Loss", "get_loss", "SGD", "Adam", "get_optimizer",
     "EarlyStopping", "ConstantLR", "StepDecay", "CosineDecay", "ReduceLROnPlateau", "Standardizer",
@@ -43,7 +44,7 @@ def __getattr__(name):
         try:
             from . import estimators
         except ImportError as exc:
-            raise ImportError(f"fastmlp.{name} needs scikit-learn ({exc}); install it with "
-                              f"pip install 'fastmlp[sklearn]'.") from exc
+            from .validation import missing_dependency
+            raise missing_dependency(f"fastmlp.{name}", "scikit-learn", extra="sklearn", cause=exc) from exc
         return getattr(estimators, name)
     raise AttributeError(f"module 'fastmlp' has no attribute {name!r}")

@@ -21,7 +21,7 @@ import numbers
 
 import numpy as np
 
-from .validation import _describe, check_bool, check_choice, check_float, check_int
+from .validation import check_bool, check_choice, check_float, check_int, describe
 
 # What early stopping and ReduceLROnPlateau can watch (Keras's names): the
 # validation loss and metric after each epoch, or the mean training loss.
@@ -90,7 +90,7 @@ def get_early_stopping(value, name="early_stopping"):
         return _from_config(EarlyStopping, value, name)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"The {name!r} parameter must be None, a patience (an integer >= 0) or an "
-                        f"EarlyStopping(...). Got {_describe(value)}.")
+                        f"EarlyStopping(...). Got {describe(value)}.")
     return EarlyStopping(patience=check_int(value, name, low=0))
 
 
@@ -263,5 +263,5 @@ def get_schedule(value, name="lr_schedule"):
         return _from_config(_BY_NAME[kind], settings, name)
     if not isinstance(value, str):
         raise TypeError(f"The {name!r} parameter must be None, one of {', '.join(map(repr, SCHEDULES))} or a "
-                        f"schedule object such as fastmlp.CosineDecay(). Got {_describe(value)}.")
+                        f"schedule object such as fastmlp.CosineDecay(). Got {describe(value)}.")
     return _BY_NAME[check_choice(value, name, SCHEDULES)]()

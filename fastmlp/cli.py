@@ -15,6 +15,7 @@ import textwrap
 import threading
 import time
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -90,13 +91,17 @@ def _float_list(text, what):
     return values
 
 
-TRAIN_EPILOG = """\
-defaults by data (any flag overrides them):
-  --dataset xor       hidden 8, sgd, lr 0.5, batch 4, 10000 epochs
-  --dataset line      hidden 8, sgd, lr 0.5, batch 32, 100 epochs
-  --dataset celsius   no hidden layer (a single neuron), sgd, lr 0.1, batch 32, 100 epochs
-  --data FILE         hidden 8, adam, lr 0.01, batch 32, 200 epochs
+def _preset_text(preset):
+    """A preset as the help lists it: "hidden 8, sgd, lr 0.5, batch 4, 10000 epochs"."""
+    hidden = f"hidden {','.join(map(str, preset['hidden']))}" if preset["hidden"] else \
+        "no hidden layer (a single neuron)"
+    return (f"{hidden}, {preset['optimizer']}, lr {preset['lr']:g}, batch {preset['batch_size']}, "
+            f"{preset['epochs']} epochs")
 
+
+TRAIN_EPILOG = "defaults by data (any flag overrides them):\n" + "".join(
+    f"  {'--data FILE' if name == 'file' else '--dataset ' + name:<20}{_preset_text(preset)}\n"
+    for name, preset in PRESETS.items()) + """
 The output layer and loss follow the target column unless given:
   two values 0/1            -> sigmoid output, bce loss (binary classification)
   integers 0..k-1 (k <= 50) -> softmax output with k units, cross_entropy loss
@@ -125,7 +130,12 @@ LR_SCHEDULE_HELP = ("learning-rate schedule: constant (default); step (halve it 
 
 
 def _build_parser():
+    from .callbacks import SCHEDULES
     from .datasets import NAMES as DATASET_NAMES
+    from .layers import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
+    from .losses import NAMES as LOSS_NAMES
+    from .optim import NAMES as OPTIMIZER_NAMES
+    from .validation import DTYPE_NAMES
     parser = _Parser(prog="fastmlp", formatter_class=_Formatter,
                      description="Train multi-layer perceptrons on the CPU, fast; inspect what they learned.",
                      epilog="Run 'fastmlp COMMAND --help' for the options and examples of each command.")
@@ -144,14 +154,14 @@ def _build_parser():
     arch = t.add_mutually_exclusive_group()
     arch.add_argument("--hidden", metavar="W,W", help="hidden layer widths, e.g. 8 or 16,16 ('none' for none)")
     arch.add_argument("--layers", metavar="D,W,K", help="all widths, e.g. 2,8,1 (must fit the data)")
-    t.add_argument("--activation", choices=("relu", "sigmoid", "tanh", "identity"), default="relu",
+    t.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="relu",
                    help="hidden activation (default: relu)")
-    t.add_argument("--output", choices=("sigmoid", "softmax", "identity", "relu", "tanh", "exp"),
+    t.add_argument("--output", choices=OUTPUT_ACTIVATIONS,
                    help="output activation (default: chosen from the target, see below)")
-    t.add_argument("--loss", choices=("mse", "half_mse", "bce", "cross_entropy", "poisson"),
+    t.add_argument("--loss", choices=LOSS_NAMES,
                    help="loss (default: bce after sigmoid, cross_entropy after softmax, poisson after exp, "
                         "else mse); poisson (counts, rates >= 0) implies --output exp")
-    t.add_argument("--optimizer", choices=("sgd", "adam"), help="optimizer (default: see below)")
+    t.add_argument("--optimizer", choices=OPTIMIZER_NAMES, help="optimizer (default: see below)")
     t.add_argument("--momentum", type=float, default=0.0, help="sgd momentum (default: 0)")
     t.add_argument("--lr", type=float, help="learning rate")
     t.add_argument("--batch-size", type=int, help="samples per update")
@@ -166,13 +176,13 @@ def _build_parser():
     t.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without a lower validation loss and keep the weights of "
                         "the best epoch (needs --validation or --validation-data)")
-    t.add_argument("--lr-schedule", choices=("constant", "step", "cosine", "plateau"), help=LR_SCHEDULE_HELP)
+    t.add_argument("--lr-schedule", choices=SCHEDULES, help=LR_SCHEDULE_HELP)
     t.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=None,
                    help="standardize the inputs as part of the model (default: on for --data, off for "
                         "--dataset)")
     t.add_argument("--seed", type=int, default=0,
                    help="seed of weights, shuffling and the validation split (default: 0)")
-    t.add_argument("--dtype", choices=("float32", "float64"), default="float64",
+    t.add_argument("--dtype", choices=DTYPE_NAMES, default="float64",
                    help="floating-point precision (default: float64)")
     t.add_argument("--save", metavar="MODEL.npz", help="save the trained model (also on Ctrl-C)")
     t.add_argument("--plot", metavar="OUT.png", help="save a plot of the result (needs the 'plot' extra)")
@@ -260,7 +270,7 @@ def _build_parser():
     r.add_argument("--y", metavar="T", help="its target (numbers, a class index for softmax models, or a class "
                                             "name for models trained on text labels)")
     r.add_argument("--lr", type=float, help="learning rate (default: the model's, else 0.1)")
-    r.add_argument("--loss", choices=("mse", "half_mse", "bce", "cross_entropy", "poisson"),
+    r.add_argument("--loss", choices=LOSS_NAMES,
                    help="loss (default: the model's training loss, else from its output layer)")
     r.add_argument("--precision", type=_positive_int, default=6, help="significant digits shown (default: 6)")
     r.add_argument("--json", action="store_true", help="the trace as JSON")
@@ -287,18 +297,13 @@ def _build_parser():
 
 # -- data ------------------------------------------------------------------------------
 
-def _check_data_path(path):
-    if os.path.isdir(path):
-        raise CLIError(f"--data {path} is a directory; expected a .csv, .npy or .npz file.")
-
-
 def _load_data(dataset, path, target):
     """X, y (n, 1), feature names, target name, source description, and the
     text class labels y indexes (None for a numeric target)."""
     from . import datasets
     try:
         if path is not None:
-            _check_data_path(path)
+            datasets.check_data_file(path, "--data")
             X, y, features, target_name, classes = datasets.load_labelled(path, target)
             return X, y, features, target_name, {"data": os.path.abspath(path), "target": target_name}, classes
         if target is not None:
@@ -354,7 +359,10 @@ def _rows_matching(path, feature_names, target_name, classes, flag):
     training columns (validation data): text labels are mapped to `classes`."""
     from . import datasets
     try:
-        _check_data_path(path)
+        datasets.check_data_file(path, flag)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    try:
         data, names, file_classes = datasets.read_table(path, text_column=target_name)
     except (ValueError, OSError) as exc:
         raise CLIError(f"{flag}: {exc}") from None
@@ -393,39 +401,21 @@ def _class_indices(path, target_name, column, file_classes, classes):
     return out
 
 
-def _plot_formats():
-    """The file formats matplotlib can write, or None when matplotlib is not installed."""
-    try:
-        from matplotlib.backend_bases import FigureCanvasBase
-    except ImportError:
-        return None
-    return sorted(FigureCanvasBase.get_supported_filetypes())
-
-
 def _output_path(path, flag, image=False):
     """Check, before any work is done, that `path` can be written: its directory
     exists and is writable and, for an image, matplotlib knows the format. An
     image name without an extension gets .png. Returns the path to write."""
-    if os.path.isdir(path):
-        what = "an image file name like out.png" if image else "a file name"
-        raise CLIError(f"{flag} {path} is a directory; expected {what}.")
-    if image:
-        ext = os.path.splitext(path)[1]
-        if not ext:
-            path += ".png"
-        else:
-            formats = _plot_formats()
-            if formats is not None and ext[1:].lower() not in formats:
-                raise CLIError(f"{flag} {path}: cannot write images of type {ext!r}; expected one of "
-                               f"{', '.join('.' + f for f in formats)}.")
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise CLIError(f"{flag} {path}: the directory {directory} does not exist.")
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise CLIError(f"{flag} {path}: the directory {directory} is not writable.")
-    if image and os.path.exists(path) and not os.access(path, os.W_OK):
-        raise CLIError(f"{flag} {path}: the file exists and is not writable.")
-    return path
+    from .validation import check_file_type, writable_file
+    try:
+        if not image:
+            return writable_file(path, flag)
+        # matplotlib opens the image file itself: an existing one must be writable.
+        path = writable_file(path, flag, "an image file name like out.png", default_suffix=".png", in_place=True)
+        from .plot import image_formats
+        formats = image_formats()
+        return path if formats is None else check_file_type(path, flag, formats, what="images")
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def _num(v):
@@ -444,44 +434,165 @@ def _fmt_rate(v):
 
 # -- train -----------------------------------------------------------------------------
 
-def _train(args, out):
-    import fastmlp as fm
-    from . import io as fio
-    from .tasks import default_loss
+@dataclass(frozen=True)
+class TrainData:
+    """The data `fastmlp train` learns from, and the task it poses."""
+    X: np.ndarray               # (n, d) inputs
+    y: np.ndarray               # (n, 1) target; class indices for a classification task
+    feature_names: list
+    target_name: str
+    source: dict                # {"dataset": name}, or {"data": absolute path, "target": column}
+    description: str            # the dataset's name or the path as given, for the summary
+    classes: list               # the text labels y indexes, or None
+    task: str                   # "binary", "multiclass" or "regression"
+    n_outputs: int
+    output: str                 # the output activation
 
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """What `fastmlp train` was asked to do: the arguments checked against the
+    data, with the defaults filled in."""
+    data: TrainData
+    sizes: list                 # the widths of the network, e.g. [2, 8, 1]
+    network_flag: str           # where the widths came from ("--hidden 8", ...), for messages
+    activation: str
+    loss: str
+    optimizer: str
+    momentum: float
+    lr: float
+    batch_size: int
+    epochs: int
+    target_loss: float          # or None
+    seed: int
+    dtype: str
+    standardize: bool
+    validation: float           # the fraction of the rows held out, or None
+    validation_data: str        # the --validation-data file, or None
+    early_stopping: int         # patience in epochs, or None
+    lr_schedule: str            # the --lr-schedule name, or None (constant)
+    save: str                   # the --save path, or None
+    plot: str                   # the --plot path as given, or None
+    json: bool                  # one JSON summary on stdout and nothing else
+    interactive: bool           # progress and summary lines on stdout (neither --json nor --quiet)
+    progress_bar: bool          # interactive on a terminal
+    print_every: int            # progress line every N epochs when interactive off a terminal, else None
+
+    @property
+    def has_validation(self):
+        """Whether the run is validated (held-out rows or a validation file)."""
+        return bool(self.validation) or bool(self.validation_data)
+
+
+@dataclass(frozen=True)
+class TrainSetup:
+    """The model and trainer built from TrainSettings, and the checked arrays."""
+    model: object               # fastmlp.Model
+    trainer: object             # fastmlp.Trainer
+    X: np.ndarray               # the inputs, checked for the model
+    Y: np.ndarray               # the targets, checked for the loss (one-hot rows for multiclass)
+    validation_data: tuple      # (X, Y) of --validation-data, checked, or None
+    train_rows: np.ndarray      # the rows trained on
+    val_rows: np.ndarray        # the rows held out for validation, or None
+    plot_path: str              # the image file to write (an extension added), or None
+
+    @property
+    def n_train(self):
+        """The number of rows trained on."""
+        return len(self.train_rows)
+
+    @property
+    def n_validation(self):
+        """The number of validation rows (held out, or of --validation-data)."""
+        if self.val_rows is not None:
+            return len(self.val_rows)
+        return self.validation_data[0].shape[0] if self.validation_data is not None else 0
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    """What training gave."""
+    history: object             # fastmlp.History
+    compile_seconds: float      # the warm-up that compiles (or loads) the kernels
+    interrupted: bool           # stopped by Ctrl-C
+    diverged: str               # the TrainingDiverged message, or None
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    """What was kept of a run: the files written and the scores of the final model."""
+    saved: str                  # the model file written, or None
+    plotted: str                # the image written, or None
+    restored: int               # the epoch whose weights early stopping put back, or None
+    metrics: dict               # scores on the training rows
+    val_metrics: dict           # scores and loss on the validation data, or None
+
+
+def _task_description(task, n_outputs):
+    """The task in words: "binary classification", "3-class classification" or "regression"."""
+    return {"binary": "binary classification", "multiclass": f"{n_outputs}-class classification",
+            "regression": "regression"}[task]
+
+
+def _train(args, out):
+    """`fastmlp train`: the settings, the training run, then the report."""
+    settings = _train_settings(args)
+    setup = _prepare_training(settings)
+    if settings.interactive:
+        _print_training_plan(settings, setup, out)
+    run = _run_training(settings, setup)
+    outcome = _keep_results(settings, setup, run)
+    _print_training_result(settings, setup, run, outcome, out)
+    return _training_exit_code(settings, run, outcome)
+
+
+def _train_data(args):
+    """TrainData from --dataset or --data, --target and --output (or --loss poisson)."""
     X, y, feature_names, target_name, source, classes = _load_data(args.dataset, args.data, args.target)
-    preset = PRESETS["file" if args.data else (args.dataset or "xor")]
     if args.loss == "poisson" and args.output not in (None, "exp"):
         raise CLIError(f"--loss poisson needs --output exp (the log link), not --output {args.output}.")
     task, n_out, output = _infer_task(y, "exp" if args.loss == "poisson" else args.output,
                                       f"the target {target_name!r}" if args.data else "the target", classes)
-    n, d = X.shape
+    return TrainData(X, y, feature_names, target_name, source, source.get("dataset") or args.data, classes,
+                     task, n_out, output)
+
+
+def _network_sizes(args, preset, data):
+    """The widths of the network from --layers (checked against the data) or
+    --hidden (else the preset's)."""
+    d, n_out = data.X.shape[1], data.n_outputs
+    if not args.layers:
+        hidden = preset["hidden"] if args.hidden is None else _int_list(args.hidden, "--hidden")
+        return [d] + hidden + [n_out]
+    sizes = _int_list(args.layers, "--layers")
+    if len(sizes) < 2:
+        raise CLIError(f"--layers needs at least the input and output widths, e.g. {d},8,{n_out}.")
+    if sizes[0] != d:
+        raise CLIError(f"--layers {args.layers} starts with {sizes[0]} inputs, but the data has {d} "
+                       f"feature{'s' if d > 1 else ''} ({', '.join(data.feature_names)}).")
+    if sizes[-1] != n_out:
+        need = {"binary": "a binary target needs 1 output",
+                "multiclass": f"a target with {n_out} classes needs {n_out} outputs",
+                "regression": "a single target column needs 1 output"}[data.task]
+        raise CLIError(f"--layers {args.layers} ends with {sizes[-1]} outputs, but {need}.")
+    return sizes
+
+
+def _train_settings(args):
+    """The arguments of `fastmlp train` checked against the data, with the
+    defaults of the dataset's preset filled in."""
+    from .tasks import default_loss
+    data = _train_data(args)
+    preset = PRESETS["file" if args.data else (args.dataset or "xor")]
+    n = data.X.shape[0]
     if args.validation_data and not args.data:
         raise CLIError("--validation-data goes with --data FILE (the columns are matched by name).")
-    has_validation = bool(args.validation) or bool(args.validation_data)
-    if args.early_stopping is not None and not has_validation:
+    if args.early_stopping is not None and not (args.validation or args.validation_data):
         raise CLIError(f"--early-stopping {args.early_stopping} watches the validation loss: add --validation 0.2 "
                        "or --validation-data FILE.")
-    standardize = bool(args.data) if args.standardize is None else args.standardize
-
-    if args.layers:
-        sizes = _int_list(args.layers, "--layers")
-        if len(sizes) < 2:
-            raise CLIError(f"--layers needs at least the input and output widths, e.g. {d},8,{n_out}.")
-        if sizes[0] != d:
-            raise CLIError(f"--layers {args.layers} starts with {sizes[0]} inputs, but the data has {d} "
-                           f"feature{'s' if d > 1 else ''} ({', '.join(feature_names)}).")
-        if sizes[-1] != n_out:
-            need = {"binary": "a binary target needs 1 output",
-                    "multiclass": f"a target with {n_out} classes needs {n_out} outputs",
-                    "regression": "a single target column needs 1 output"}[task]
-            raise CLIError(f"--layers {args.layers} ends with {sizes[-1]} outputs, but {need}.")
-    else:
-        hidden = preset["hidden"] if args.hidden is None else _int_list(args.hidden, "--hidden")
-        sizes = [d] + hidden + [n_out]
-    loss = args.loss or default_loss(output, y)
-    optimizer = args.optimizer or preset["optimizer"]
-    lr = preset["lr"] if args.lr is None else args.lr
+    sizes = _network_sizes(args, preset, data)
+    network_flag = f"--layers {args.layers}" if args.layers else \
+        f"--hidden {args.hidden}" if args.hidden is not None else "the network"
     epochs = preset["epochs"] if args.epochs is None else args.epochs
     batch = preset["batch_size"] if args.batch_size is None else args.batch_size
     if batch > n:
@@ -491,112 +602,136 @@ def _train(args, out):
         batch = n
     if args.print_every is not None and args.print_every < 1:
         raise CLIError(f"--print-every must be >= 1; got {args.print_every}.")
-
     interactive = not args.json and not args.quiet
-    tty = interactive and sys.stdout.isatty()
+    progress_bar = interactive and sys.stdout.isatty()
     print_every = None
-    if interactive and not tty:
+    if interactive and not progress_bar:
         print_every = args.print_every or max(1, (epochs or 1) // 10)
+    return TrainSettings(
+        data=data, sizes=sizes, network_flag=network_flag, activation=args.activation,
+        loss=args.loss or default_loss(data.output, data.y), optimizer=args.optimizer or preset["optimizer"],
+        momentum=args.momentum, lr=preset["lr"] if args.lr is None else args.lr, batch_size=batch,
+        epochs=epochs, target_loss=args.target_loss, seed=args.seed, dtype=args.dtype,
+        standardize=bool(args.data) if args.standardize is None else args.standardize,
+        validation=args.validation, validation_data=args.validation_data, early_stopping=args.early_stopping,
+        lr_schedule=args.lr_schedule, save=args.save, plot=args.plot, json=args.json, interactive=interactive,
+        progress_bar=progress_bar, print_every=print_every)
+
+
+def _checked_validation_data(s, model, loss_name):
+    """(X, Y) of --validation-data, its columns matched by name to the training data's."""
+    data, path = s.data, s.validation_data
+    Xv, yv = _rows_matching(path, data.feature_names, data.target_name, data.classes, "--validation-data")
+    Xv = model.check_input(Xv, f"--validation-data {path}")
+    if data.task == "multiclass":
+        yv = _onehot(yv, data.n_outputs, f"the target of --validation-data {path}")
+    return Xv, model.check_target(yv, Xv.shape[0], loss=loss_name, name=f"the target of --validation-data {path}")
+
+
+def _prepare_training(s):
+    """TrainSetup: the model, the trainer and the checked arrays; and, before
+    any work is done, the check that the results can be written."""
+    import fastmlp as fm
+    data = s.data
+    n = data.X.shape[0]
     try:
-        model = fm.MLP(sizes, activation=args.activation, output=output, dtype=args.dtype, seed=args.seed)
-        if classes is not None:
-            model.classes = classes
-        trainer = fm.Trainer(model, loss=loss, lr=lr, batch_size=batch, epochs=epochs, seed=args.seed,
-                             target_loss=args.target_loss, optimizer=optimizer, momentum=args.momentum,
-                             print_every=print_every, progress=tty, validation_split=args.validation,
-                             early_stopping=args.early_stopping,
-                             lr_schedule=_schedule(args.lr_schedule, has_validation), standardize=standardize)
-        Xc = model.check_input(X, "the data")
+        model = fm.MLP(s.sizes, activation=s.activation, output=data.output, dtype=s.dtype, seed=s.seed)
+        if data.classes is not None:
+            model.classes = data.classes
+        trainer = fm.Trainer(model, loss=s.loss, lr=s.lr, batch_size=s.batch_size, epochs=s.epochs, seed=s.seed,
+                             target_loss=s.target_loss, optimizer=s.optimizer, momentum=s.momentum,
+                             print_every=s.print_every, progress=s.progress_bar, validation_split=s.validation,
+                             early_stopping=s.early_stopping,
+                             lr_schedule=_schedule(s.lr_schedule, s.has_validation), standardize=s.standardize)
+        X = model.check_input(data.X, "the data")
         # Class labels become one-hot rows here, so every loss (not only
         # cross_entropy, which also takes indices) can train on them.
-        yt = np.eye(n_out)[y[:, 0].astype(np.int64)] if task == "multiclass" else y
-        Yc = model.check_target(yt, n, loss=trainer.loss.name, name="the target")
-        validation_data = None
-        if args.validation_data:
-            Xv, yv = _rows_matching(args.validation_data, feature_names, target_name, classes,
-                                    "--validation-data")
-            Xv = model.check_input(Xv, f"--validation-data {args.validation_data}")
-            yvt = _onehot(yv, n_out, f"the target of --validation-data {args.validation_data}") \
-                if task == "multiclass" else yv
-            validation_data = (Xv, model.check_target(yvt, Xv.shape[0], loss=trainer.loss.name,
-                                                      name=f"the target of --validation-data "
-                                                           f"{args.validation_data}"))
-        train_rows, val_rows = trainer.split(Xc, Yc) if trainer.validation_split else (np.arange(n), None)
+        yt = np.eye(data.n_outputs)[data.y[:, 0].astype(np.int64)] if data.task == "multiclass" else data.y
+        Y = model.check_target(yt, n, loss=trainer.loss.name, name="the target")
+        validation_data = _checked_validation_data(s, model, trainer.loss.name) if s.validation_data else None
+        train_rows, val_rows = trainer.split(X, Y) if trainer.validation_split else (np.arange(n), None)
     except (ValueError, TypeError) as exc:
         raise CLIError(str(exc)) from None
     except MemoryError:
-        n_params = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
-        flag = f"--layers {args.layers}" if args.layers else \
-            f"--hidden {args.hidden}" if args.hidden is not None else "the network"
-        gib = n_params * np.dtype(args.dtype).itemsize / 2 ** 30
-        raise CLIError(f"{flag}: the network {'-'.join(map(str, sizes))} would need {n_params:,} parameters "
-                       f"({gib:,.1f} GiB for the weights alone), more memory than can be allocated; "
+        n_params = sum((a + 1) * b for a, b in zip(s.sizes, s.sizes[1:]))
+        gib = n_params * np.dtype(s.dtype).itemsize / 2 ** 30
+        raise CLIError(f"{s.network_flag}: the network {'-'.join(map(str, s.sizes))} would need {n_params:,} "
+                       f"parameters ({gib:,.1f} GiB for the weights alone), more memory than can be allocated; "
                        "give smaller widths.") from None
     # Fail now, not after a long run, if a result could not be written.
-    if args.save:
-        _output_path(args.save, "--save")
+    if s.save:
+        _output_path(s.save, "--save")
     plot_path = None
-    if args.plot:
+    if s.plot:
         from .plot import figure_class
         figure_class()                      # fail now, not after training, if matplotlib is missing
-        plot_path = _output_path(args.plot, "--plot", image=True)
+        plot_path = _output_path(s.plot, "--plot", image=True)
+    return TrainSetup(model, trainer, X, Y, validation_data, train_rows, val_rows, plot_path)
 
-    what = source.get("dataset") or args.data
-    kind = {"binary": "binary classification", "multiclass": f"{n_out}-class classification",
-            "regression": "regression"}[task]
-    layer_text = " -> ".join(repr(l) for l in model.layers)
-    opt_text = optimizer + (f" (momentum {args.momentum:g})" if optimizer == "sgd" and args.momentum else "")
-    n_train = len(train_rows)
-    n_val = len(val_rows) if val_rows is not None else (
-        validation_data[0].shape[0] if validation_data is not None else 0)
-    if interactive:
-        plural = "s" if d > 1 else ""
-        print(f"data      {what}: {n} samples, {d} feature{plural} ({', '.join(feature_names)}) -> {kind}",
-              file=out)
-        if classes is not None:
-            print(f"classes   {', '.join(map(str, classes))} (target {target_name!r})", file=out)
-        if val_rows is not None:
-            print(f"          {n_train} for training, {n_val} held out for validation (seed {args.seed})", file=out)
-        elif validation_data is not None:
-            print(f"          validation: {args.validation_data}, {n_val} samples", file=out)
-        print(f"model     {'standardize -> ' if standardize else ''}{layer_text}  ({model.n_params} parameters, "
-              f"{args.dtype})", file=out)
-        extras = []
-        if args.early_stopping is not None:
-            extras.append(f"early stopping after {args.early_stopping} epochs without a lower validation loss")
-        if args.lr_schedule and args.lr_schedule != "constant":
-            extras.append(f"{args.lr_schedule} schedule")
-        print(f"training  loss {trainer.loss.name}, {opt_text}, lr {lr:g}, batch {batch}, "
-              f"{epochs} epochs, seed {args.seed}" + "".join(f", {e}" for e in extras), file=out, flush=True)
 
-    # Compile (or load from numba's cache) the engine for this dtype with one
-    # epoch on a throwaway copy, so the time reported is training time.
+def _print_training_plan(s, setup, out):
+    """The lines before training: the data, the model and the training settings."""
+    data, model = s.data, setup.model
+    n, d = data.X.shape
+    plural = "s" if d > 1 else ""
+    print(f"data      {data.description}: {n} samples, {d} feature{plural} ({', '.join(data.feature_names)}) -> "
+          f"{_task_description(data.task, data.n_outputs)}", file=out)
+    if data.classes is not None:
+        print(f"classes   {', '.join(map(str, data.classes))} (target {data.target_name!r})", file=out)
+    if setup.val_rows is not None:
+        print(f"          {setup.n_train} for training, {setup.n_validation} held out for validation "
+              f"(seed {s.seed})", file=out)
+    elif setup.validation_data is not None:
+        print(f"          validation: {s.validation_data}, {setup.n_validation} samples", file=out)
+    layer_text = " -> ".join(repr(layer) for layer in model.layers)
+    print(f"model     {'standardize -> ' if s.standardize else ''}{layer_text}  ({model.n_params} parameters, "
+          f"{s.dtype})", file=out)
+    extras = []
+    if s.early_stopping is not None:
+        extras.append(f"early stopping after {s.early_stopping} epochs without a lower validation loss")
+    if s.lr_schedule and s.lr_schedule != "constant":
+        extras.append(f"{s.lr_schedule} schedule")
+    optimizer = s.optimizer + (f" (momentum {s.momentum:g})" if s.optimizer == "sgd" and s.momentum else "")
+    print(f"training  loss {setup.trainer.loss.name}, {optimizer}, lr {s.lr:g}, batch {s.batch_size}, "
+          f"{s.epochs} epochs, seed {s.seed}" + "".join(f", {e}" for e in extras), file=out, flush=True)
+
+
+def _warm_up(s, setup):
+    """Compile (or load from numba's cache) the engine for this dtype with one
+    epoch on a throwaway copy, so the time reported is training time; returns
+    the seconds it took."""
+    import fastmlp as fm
     t0 = time.perf_counter()
-    warm = min(n, batch)
+    warm = min(setup.X.shape[0], s.batch_size)
     notice = None
-    if interactive:
+    if s.interactive:
         notice = threading.Timer(5.0, lambda: print(
             "compiling the kernels (once after installing or upgrading; later runs load them from "
             "numba's cache)...", file=sys.stderr, flush=True))
         notice.daemon = True
         notice.start()
+    Xw, Yw = setup.X[:warm], setup.Y[:warm]
     try:
         # With validation, the inference kernels it runs are loaded too.
-        fm.Trainer(model.copy(), loss=trainer.loss.name, lr=lr, batch_size=warm, epochs=1,
-                   optimizer=optimizer).fit(Xc[:warm], Yc[:warm], validation_data=(
-                       Xc[:warm], Yc[:warm]) if has_validation else None)
+        fm.Trainer(setup.model.copy(), loss=setup.trainer.loss.name, lr=s.lr, batch_size=warm, epochs=1,
+                   optimizer=s.optimizer).fit(Xw, Yw, validation_data=(Xw, Yw) if s.has_validation else None)
     except fm.TrainingDiverged:
         pass                                  # the real run reports it
     finally:
         if notice is not None:
             notice.cancel()
-    compile_seconds = time.perf_counter() - t0
+    return time.perf_counter() - t0
 
-    interrupted = diverged = None
+
+def _run_training(s, setup):
+    """Warm up, then train; a Ctrl-C or a divergence ends the run with what it has."""
+    import fastmlp as fm
+    compile_seconds = _warm_up(s, setup)
+    interrupted, diverged = False, None
     try:
-        history = trainer.fit(Xc, Yc, validation_data=validation_data)
+        history = setup.trainer.fit(setup.X, setup.Y, validation_data=setup.validation_data)
     except KeyboardInterrupt:
-        history = trainer.history
+        history = setup.trainer.history
         interrupted = True
     except fm.TrainingDiverged as exc:
         history = exc.history
@@ -605,104 +740,135 @@ def _train(args, out):
         raise CLIError(str(exc)) from None
     if history is None:                       # interrupted before the first chunk finished
         history = fm.History(np.zeros(0), 0, 0.0, "interrupted")
+    return TrainRun(history, compile_seconds, interrupted, diverged)
 
+
+def _keep_results(s, setup, run):
+    """Save the model and the plot as asked, and score the final model (the
+    best epoch's, when early stopping restored it)."""
+    from . import modelfile
+    data, model, trainer, history = s.data, setup.model, setup.trainer, run.history
     saved = None
-    metadata = {"feature_names": list(feature_names), "target_name": target_name, "task": task,
-                "classes": n_out if task == "multiclass" else None, "source": source}
-    if args.validation_data:
-        metadata["validation_data"] = os.path.abspath(args.validation_data)
+    metadata = {"feature_names": list(data.feature_names), "target_name": data.target_name, "task": data.task,
+                "classes": data.n_outputs if data.task == "multiclass" else None, "source": data.source}
+    if s.validation_data:
+        metadata["validation_data"] = os.path.abspath(s.validation_data)
     # Early stopping put the best epoch's weights back: worth saving even after a divergence.
     restored = history.best_epoch if trainer.early_stopping is not None else None
-    if args.save and (not diverged or restored):
+    if s.save and (not run.diverged or restored):
         try:
-            fio.save(model, args.save, trainer=trainer, history=history, metadata=metadata)
+            modelfile.save(model, s.save, trainer=trainer, history=history, metadata=metadata)
         except OSError as exc:
-            raise CLIError(f"cannot save the model to {args.save}: {exc.strerror or exc}") from None
-        saved = args.save
-    # Scores of the final model (the best epoch's, when early stopping restored it).
-    metrics = _metrics(model, Xc[train_rows], y[train_rows], task)
+            raise CLIError(f"cannot save the model to {s.save}: {exc.strerror or exc}") from None
+        saved = s.save
+    metrics = _metrics(model, setup.X[setup.train_rows], data.y[setup.train_rows], data.task)
     val_metrics = None
-    if has_validation and history.epochs:
-        if val_rows is not None:
-            Xv, yv, Yv = Xc[val_rows], y[val_rows], Yc[val_rows]
+    if s.has_validation and history.epochs:
+        if setup.val_rows is not None:
+            Xv, yv, Yv = setup.X[setup.val_rows], data.y[setup.val_rows], setup.Y[setup.val_rows]
         else:
-            Xv, Yv = validation_data
-            yv = Yv.argmax(axis=1)[:, None] if task == "multiclass" else Yv
-        val_metrics = _metrics(model, Xv, yv, task)
+            Xv, Yv = setup.validation_data
+            yv = Yv.argmax(axis=1)[:, None] if data.task == "multiclass" else Yv
+        val_metrics = _metrics(model, Xv, yv, data.task)
         val_metrics["loss"] = trainer.loss.forward(model.predict(Xv), Yv)
     plotted = None
-    if args.plot and not diverged and not interrupted:
+    if setup.plot_path and not run.diverged and not run.interrupted:
         from .plot import save_plot
         try:
-            save_plot(plot_path, model, Xc, y, history, feature_names=feature_names, task=task,
-                      loss_name=trainer.loss.name, classes=classes)
+            save_plot(setup.plot_path, model, setup.X, data.y, history, feature_names=data.feature_names,
+                      task=data.task, loss_name=trainer.loss.name, classes=data.classes)
         except OSError as exc:
-            raise CLIError(f"cannot write the plot to {plot_path}: {exc.strerror or exc}") from None
-        plotted = plot_path
+            raise CLIError(f"cannot write the plot to {setup.plot_path}: {exc.strerror or exc}") from None
+        plotted = setup.plot_path
+    return TrainOutcome(saved, plotted, restored, metrics, val_metrics)
 
-    if args.json:
-        summary = {
-            "command": "train", **source, "n_samples": n, "n_features": d, "feature_names": feature_names,
-            "target": target_name, "task": task, "layers": sizes, "activation": args.activation,
-            "output": output, "dtype": args.dtype, "n_params": model.n_params, "loss": trainer.loss.name,
-            "optimizer": optimizer, "lr": lr, "batch_size": batch, "epochs": epochs, "seed": args.seed,
-            "epochs_run": history.epochs, "steps": history.steps, "seconds": history.seconds,
-            "steps_per_second": _num(history.steps_per_second), "compile_seconds": compile_seconds,
-            "stop_reason": history.stop_reason,
-            "final_loss": _num(history.final_loss), "saved": saved, "plot": plotted,
-            "standardize": standardize, "classes": classes, "n_train": n_train, "n_validation": n_val,
-            "validation": args.validation, "validation_data": args.validation_data,
-            "early_stopping": args.early_stopping, "lr_schedule": args.lr_schedule or "constant",
-            "best_epoch": history.best_epoch, "restored_epoch": restored,
-        }
-        summary.update({k: _num(v) if isinstance(v, float) else v for k, v in metrics.items()})
-        if val_metrics is not None:
-            summary.update({f"val_{k}": _num(v) if isinstance(v, float) else v for k, v in val_metrics.items()})
-        print(json.dumps(summary), file=out)
-    else:
-        print(f"result    final loss {history.final_loss:.6g} after {history.epochs} epochs "
-              f"({history.stop_reason})", file=out)
-        if restored:
-            print(f"          best epoch {restored} by validation loss: the model keeps its weights", file=out)
-        label = "training   " if val_metrics is not None else ""
-        for name, scores, count in ((label, metrics, n_train), ("validation ", val_metrics, n_val)):
-            if scores is None:
-                continue
-            tail = f", loss {scores['loss']:.6g}" if "loss" in scores else ""
-            if "accuracy" in scores:
-                print(f"          {name}accuracy {100 * scores['accuracy']:.2f}% ({scores['correct']} of "
-                      f"{count}){tail}", file=out)
-            else:
-                r2 = scores["r2"]
-                text = f"R^2 {r2:.6g}" if r2 is not None else "R^2 undefined (constant target)"
-                print(f"          {name}{text}{tail}", file=out)
-        print(f"time      {history.seconds:.3g} s, {history.steps} steps, "
-              f"{_fmt_rate(history.steps_per_second)} steps/s (plus {compile_seconds:.2g} s to compile or "
-              f"load the kernels)", file=out)
-        if saved:
-            print(f"saved     {saved}", file=out)
-        if plotted:
-            print(f"plot      {plotted}", file=out)
+
+def _json_scores(scores, prefix=""):
+    """Scores for a JSON summary: non-finite floats as null, keys prefixed."""
+    return {f"{prefix}{k}": _num(v) if isinstance(v, float) else v for k, v in scores.items()}
+
+
+def _train_summary(s, setup, run, outcome):
+    """The --json summary of a run."""
+    data, model, history = s.data, setup.model, run.history
+    n, d = data.X.shape
+    summary = {
+        "command": "train", **data.source, "n_samples": n, "n_features": d, "feature_names": data.feature_names,
+        "target": data.target_name, "task": data.task, "layers": s.sizes, "activation": s.activation,
+        "output": data.output, "dtype": s.dtype, "n_params": model.n_params, "loss": setup.trainer.loss.name,
+        "optimizer": s.optimizer, "lr": s.lr, "batch_size": s.batch_size, "epochs": s.epochs, "seed": s.seed,
+        "epochs_run": history.epochs, "steps": history.steps, "seconds": history.seconds,
+        "steps_per_second": _num(history.steps_per_second), "compile_seconds": run.compile_seconds,
+        "stop_reason": history.stop_reason,
+        "final_loss": _num(history.final_loss), "saved": outcome.saved, "plot": outcome.plotted,
+        "standardize": s.standardize, "classes": data.classes, "n_train": setup.n_train,
+        "n_validation": setup.n_validation, "validation": s.validation, "validation_data": s.validation_data,
+        "early_stopping": s.early_stopping, "lr_schedule": s.lr_schedule or "constant",
+        "best_epoch": history.best_epoch, "restored_epoch": outcome.restored,
+    }
+    summary.update(_json_scores(outcome.metrics))
+    if outcome.val_metrics is not None:
+        summary.update(_json_scores(outcome.val_metrics, "val_"))
+    return summary
+
+
+def _print_training_result(s, setup, run, outcome, out):
+    """The summary of a run: one JSON object with --json, else the result lines."""
+    history = run.history
+    if s.json:
+        print(json.dumps(_train_summary(s, setup, run, outcome)), file=out)
+        out.flush()
+        return
+    print(f"result    final loss {history.final_loss:.6g} after {history.epochs} epochs "
+          f"({history.stop_reason})", file=out)
+    if outcome.restored:
+        print(f"          best epoch {outcome.restored} by validation loss: the model keeps its weights", file=out)
+    label = "training   " if outcome.val_metrics is not None else ""
+    for name, scores, count in ((label, outcome.metrics, setup.n_train),
+                                ("validation ", outcome.val_metrics, setup.n_validation)):
+        if scores is None:
+            continue
+        tail = f", loss {scores['loss']:.6g}" if "loss" in scores else ""
+        if "accuracy" in scores:
+            print(f"          {name}accuracy {100 * scores['accuracy']:.2f}% ({scores['correct']} of "
+                  f"{count}){tail}", file=out)
+        else:
+            r2 = scores["r2"]
+            text = f"R^2 {r2:.6g}" if r2 is not None else "R^2 undefined (constant target)"
+            print(f"          {name}{text}{tail}", file=out)
+    print(f"time      {history.seconds:.3g} s, {history.steps} steps, "
+          f"{_fmt_rate(history.steps_per_second)} steps/s (plus {run.compile_seconds:.2g} s to compile or "
+          f"load the kernels)", file=out)
+    if outcome.saved:
+        print(f"saved     {outcome.saved}", file=out)
+    if outcome.plotted:
+        print(f"plot      {outcome.plotted}", file=out)
     out.flush()
-    if interrupted:
+
+
+def _training_exit_code(s, run, outcome):
+    """EXIT_OK, or EXIT_INTERRUPTED after a Ctrl-C (with a note on stderr);
+    a divergence is a Failure saying what was saved."""
+    history, restored, saved = run.history, outcome.restored, outcome.saved
+    if run.interrupted:
         kept = f"{restored} (the best)" if restored else f"{history.epochs}"
         note = f"; saved the weights of epoch {kept} to {saved}" if saved else \
             " (use --save to keep the weights)"
         print(f"fastmlp: interrupted after epoch {history.epochs}{note}.", file=sys.stderr)
         return EXIT_INTERRUPTED
-    if diverged:
+    if run.diverged:
         note = f" The weights of epoch {restored} (the best) were saved to {saved}." if saved else \
-            " The model was not saved." if args.save else ""
-        raise Failure(diverged + note)
+            " The model was not saved." if s.save else ""
+        raise Failure(run.diverged + note)
     return EXIT_OK
 
 
 # -- loading models and data for the other commands -----------------------------------
 
 def _read_model(path):
-    from . import io as fio
+    from . import modelfile
     try:
-        return fio.read(path)
+        return modelfile.read(path)
     except (ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
 
@@ -731,7 +897,7 @@ def _inputs_for(mf, dataset, path, target, need_y=False):
             if X.shape[1] != d:
                 raise CLIError(f"the model expects {d} features, but the {dataset} dataset has {X.shape[1]}.")
             return X, y
-        _check_data_path(path)
+        datasets.check_data_file(path, "--data")
         text_column = target if target is not None else tname
         data, names, file_classes = datasets.read_table(path, text_column=text_column)
     except (ValueError, OSError) as exc:
@@ -900,9 +1066,7 @@ def _evaluate(args, out):
             summary["classes"] = model.classes
         print(json.dumps(summary), file=out)
         return EXIT_OK
-    kind = {"binary": "binary classification", "multiclass": f"{model.n_outputs}-class classification",
-            "regression": "regression"}[task]
-    print(f"data      {what}: {n} samples -> {kind}", file=out)
+    print(f"data      {what}: {n} samples -> {_task_description(task, model.n_outputs)}", file=out)
     if task == "regression":
         r2 = scores["r2"]
         print(f"R^2       {r2:.6g}" if r2 is not None else "R^2       undefined (constant target)", file=out)
@@ -943,14 +1107,10 @@ def _formula(args, out):
 
 
 def _export(args, out):
-    from . import kernels as K
     from .export import describe, to_onnx
     mf = _read_model(args.model)
     model = mf.model
-    task = mf.metadata.get("task")
-    if task is None:                           # saved from Python: judged by the output layer, as predict does
-        task = "multiclass" if model.output_kind == K.SOFTMAX else \
-            "binary" if model.output_kind == K.SIGMOID and model.n_outputs == 1 else "regression"
+    task = _task_of(mf)
     classes = model.classes if model.classes is not None else \
         {"binary": [0, 1], "multiclass": list(range(model.n_outputs))}.get(task)
     path = _output_path(args.output, "--output") if args.output else os.path.splitext(args.model)[0] + ".onnx"
@@ -1053,7 +1213,7 @@ def main(argv=None):
             print(f"fastmlp: error: {_one_line(exc)}", file=sys.stderr)
             return EXIT_FAILURE
         except ImportError as exc:
-            from .plot import MissingDependency
+            from .validation import MissingDependency
             if isinstance(exc, MissingDependency):
                 print(f"fastmlp: error: {_one_line(exc)}", file=sys.stderr)
                 return EXIT_FAILURE

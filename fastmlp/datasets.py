@@ -21,9 +21,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .validation import check_int
+from .validation import check_choice, check_int, existing_file
 
 NAMES = ("xor", "line", "celsius")
+FILE_DESCRIPTION = "a .csv, .npy or .npz file"   # what a data file may be, in messages
 
 
 def xor():
@@ -55,13 +56,19 @@ def celsius(n=1000, seed=0):
 
 def get(name, **kwargs):
     """A built-in dataset by name: "xor", "line" or "celsius"."""
-    from .validation import check_choice
     name = check_choice(name, "dataset", NAMES)
     return {"xor": xor, "line": line, "celsius": celsius}[name](**kwargs)
 
 
 class DataError(ValueError):
     """A data file could not be read or has bad content."""
+
+
+def check_data_file(path, name=None):
+    """Return `path` as a str once it names a data file that exists, is not a
+    directory and can be read, else a DataError; `name` (an option such as
+    "--data") is written before the path in the message."""
+    return existing_file(path, name, expected=FILE_DESCRIPTION, error=DataError, missing=DataError)
 
 
 def _column_index(target, names, path):
@@ -92,11 +99,7 @@ def read_table(path, text_column=None):
     Returns (data, names, classes): classes is None when every column is
     numeric; else the sorted list of that column's distinct labels, and the
     column of data holds each row's index into it."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise DataError(f"{path}: no such file.")
-    if os.path.isdir(path):
-        raise DataError(f"{path} is a directory; expected a .csv, .npy or .npz file.")
+    path = check_data_file(path)
     ext = os.path.splitext(path)[1].lower()
     classes = None
     if ext == ".npy":

@@ -52,8 +52,6 @@ FUNCTIONS = {
     "exp": math.exp,
 }
 
-_ACTIVATION_NAMES = {K.RELU: "relu", K.SIGMOID: "sigmoid", K.TANH: "tanh", K.EXP: "exp"}
-
 
 # -- formula --------------------------------------------------------------------------
 
@@ -152,9 +150,8 @@ def formula(model, names=None, precision=4, output_names=None):
                      for j, text in enumerate(sums)]
         elif isinstance(layer, Softmax):
             softmax = True
-        elif layer.kind in _ACTIVATION_NAMES:
-            fn = _ACTIVATION_NAMES[layer.kind]
-            exprs = [(f"{fn}({e})", False) for e, _ in exprs]
+        elif layer.activation in FUNCTIONS:
+            exprs = [(f"{layer.activation}({e})", False) for e, _ in exprs]
         # Identity: unchanged.
     if not softmax:
         return "\n".join(f"{name} = {e}" for name, (e, _) in zip(output_names, exprs))
@@ -258,6 +255,8 @@ class Trace:
         "bias_after" (arrays; biases None without bias)
     prediction, loss_value, grad_prediction : the forward result, E and dE/dy
     prediction_after, loss_after : after the update
+    model_after : the copy of the model the step was taken on, after it (its
+        layers are the traced ones, in order)
     weights : {"w1": {"layer", "index": (i, j), "before", "grad", "after"}, ...}
         numbered as in the tutorials: layer by layer, for each output unit its
         weights from each input in turn; biases as b1, b2, ...
@@ -377,7 +376,7 @@ def trace(model, x, y, loss=None, lr=0.1, names=None):
                  standardize=None if standardizer is None else standardizer.config(), target=T.astype(np.float64),
                  names=_value_names(model, input_names), layers=records, prediction=prediction,
                  loss_value=loss_value, grad_prediction=grad_prediction, prediction_after=prediction_after,
-                 loss_after=loss_after, weights=weights)
+                 loss_after=loss_after, weights=weights, model_after=work)
 
 
 # -- rendering ----------------------------------------------------------------------
@@ -441,7 +440,8 @@ def _render(t, precision):
         lines += [f"  {nm} = {f(v)}" for nm, v in zip(xin, t.x[0])]
     else:
         lines.append(f"  x = {row(t.x)}")
-    for i, rec in enumerate(t.layers):
+    layers = t.model_after.layers
+    for i, (layer, rec) in enumerate(zip(layers, t.layers)):
         ins, outs = t.names[i], t.names[i + 1]
         lines.append(f"  {rec['layer']}:")
         if not detail(i):
@@ -449,17 +449,17 @@ def _render(t, precision):
             continue
         for j, nm in enumerate(outs):
             value = f(rec["output"][0, j])
-            if "weight" in rec:
+            if isinstance(layer, Linear):
                 sym = [f"{wname[(i, a, j)]}*{ins[a]}" for a in range(len(ins))]
                 num = [f"{p(rec['weight'][a, j])}*{p(rec['input'][0, a])}" for a in range(len(ins))]
                 if rec["bias"] is not None:
                     sym.append(bname[(i, j)])
                     num.append(p(rec["bias"][j]))
                 lines.append(f"    {nm} = {' + '.join(sym)} = {' + '.join(num)} = {value}")
-            elif rec["layer"] == "Softmax()":
+            elif isinstance(layer, Softmax):
                 lines.append(f"    {nm} = exp({ins[j]}) / sum of exp({', '.join(ins)}) = {value}")
             else:
-                fn = rec["layer"][:-2].lower()
+                fn = layer.activation
                 lines.append(f"    {nm} = {fn}({ins[j]}) = {fn}({f(rec['input'][0, j])}) = {value}")
     target_names = ["t"] if t.target.shape[1] == 1 else [f"t{j + 1}" for j in range(t.target.shape[1])]
     if scalar:
@@ -475,19 +475,19 @@ def _render(t, precision):
     else:
         lines.append(f"  dE/dy = {row(t.grad_prediction)}")
     for i in range(len(t.layers) - 1, -1, -1):
-        rec = t.layers[i]
+        layer, rec = layers[i], t.layers[i]
         ins, outs = t.names[i], t.names[i + 1]
         lines.append(f"  {rec['layer']}:")
         first = i == 0
         if not detail(i):
-            if "weight" in rec:
+            if isinstance(layer, Linear):
                 lines.append(f"    dE/dW = {vec(rec['grad_weight'])}")
                 if rec["grad_bias"] is not None:
                     lines.append(f"    dE/db = {vec(rec['grad_bias'])}")
             if not first:
                 lines.append(f"    dE/d{_prefix(ins)} = {row(rec['grad_input'])}")
             continue
-        if "weight" in rec:
+        if isinstance(layer, Linear):
             for j, on in enumerate(outs):
                 g = p(rec["grad_output"][0, j])
                 for a, inn in enumerate(ins):
@@ -501,10 +501,10 @@ def _render(t, precision):
                     num = " + ".join(f"{p(rec['grad_output'][0, j])}*{p(rec['weight'][a, j])}"
                                      for j in range(len(outs)))
                     lines.append(f"    dE/d{inn} = {sym} = {num} = {f(rec['grad_input'][0, a])}")
-        elif "local_grad" in rec:
+        elif not isinstance(layer, Softmax):       # an element-wise activation
             if first:
                 continue
-            fn = rec["layer"][:-2].lower()
+            fn = layer.activation
             for j, (inn, on) in enumerate(zip(ins, outs)):
                 lines.append(f"    dE/d{inn} = dE/d{on} * {fn}'({inn}) = {p(rec['grad_output'][0, j])}*"
                              f"{p(rec['local_grad'][0, j])} = {f(rec['grad_input'][0, j])}")
@@ -518,8 +518,8 @@ def _render(t, precision):
     for key, w in t.weights.items():
         by_layer.setdefault(w["layer"], []).append((key, w))
     l_index = 0
-    for i, rec in enumerate(t.layers):
-        if "weight" not in rec:
+    for i, (layer, rec) in enumerate(zip(layers, t.layers)):
+        if not isinstance(layer, Linear):
             continue
         l_index += 1
         if detail(i):

@@ -45,7 +45,7 @@ import sys
 import numpy as np
 
 from .model import Model
-from .validation import check_int, check_labels, check_names, check_path
+from .validation import check_int, check_labels, check_names, check_path, missing_dependency
 
 __all__ = ["to_onnx", "register_skl2onnx", "describe", "LAYER_OPS", "DEFAULT_OPSET", "MIN_OPSET"]
 
@@ -54,19 +54,16 @@ __all__ = ["to_onnx", "register_skl2onnx", "describe", "LAYER_OPS", "DEFAULT_OPS
 DEFAULT_OPSET = 17
 #: Softmax over the last axis alone (its current meaning) needs opset 13.
 MIN_OPSET = 13
-INSTALL_HINT = "pip install 'fastmlp[onnx]'"
 INPUT_NAME = "X"
 
 
 def _onnx():
     """The onnx package, or MissingDependency saying which extra to install."""
-    from .plot import MissingDependency
     try:
         import onnx
         from onnx import helper, numpy_helper  # noqa: F401
     except ImportError as exc:
-        raise MissingDependency(f"ONNX export needs the onnx package ({exc}); install it with "
-                                f"{INSTALL_HINT}.") from None
+        raise missing_dependency("ONNX export", "the onnx package", extra="onnx", cause=exc) from None
     return onnx
 
 
@@ -496,12 +493,10 @@ def register_skl2onnx():
     >>> fm.register_skl2onnx()                               # doctest: +SKIP
     >>> onx = skl2onnx.to_onnx(pipeline, X[:1].astype("float32"), options={"zipmap": False})  # doctest: +SKIP
     """
-    from .plot import MissingDependency
     try:
         from skl2onnx import update_registered_converter
     except ImportError as exc:
-        raise MissingDependency(f"register_skl2onnx needs skl2onnx ({exc}); install it with "
-                                f"pip install skl2onnx.") from None
+        raise missing_dependency("register_skl2onnx", "skl2onnx", cause=exc) from None
     from .estimators import MLPClassifier, MLPRegressor
     update_registered_converter(MLPClassifier, "FastmlpMLPClassifier", _skl_shape, _skl_convert,
                                 options={"zipmap": [True, False, "columns"], "nocl": [False, True]})

@@ -12,6 +12,8 @@ same numbers. Weights are shaped (in_features, out_features); Linear computes
 array([[1.25, 3.8 ]])
 """
 
+import weakref
+
 import numpy as np
 
 from . import kernels as K
@@ -19,9 +21,13 @@ from .validation import as_matrix, as_values, check_int, float_dtype_of
 
 
 class Layer:
-    """Base class. Subclasses set `kind` (a kernels layer-kind constant)."""
+    """Base class. Subclasses set `kind` (a kernels layer-kind constant) and,
+    for an element-wise function, `activation` (its name)."""
 
     kind = K.IDENTITY
+    #: The name of the function the layer applies ("relu", ...), as MLP's
+    #: activation and output take it and formulas write it; None for Linear.
+    activation = None
 
     def __init__(self):
         self._out = None
@@ -35,23 +41,46 @@ class Layer:
 
     @property
     def name(self):
+        """The class name ("ReLU", "Linear", ...), as model files record it."""
         return type(self).__name__
 
     def config(self):
         """The settings that rebuild this layer (used by model files)."""
         return {"type": self.name}
 
+    # -- belonging to a model ----------------------------------------------
+    @property
+    def model(self):
+        """The Model whose buffers hold this layer's parameters, or None while
+        the layer belongs to no model (a layer belongs to one at most)."""
+        ref = getattr(self, "_model", None)
+        return None if ref is None else ref()
+
+    def bind(self, model, weight_offset=-1, bias_offset=-1):
+        """Make this layer part of `model` and compute in its dtype; a layer
+        with parameters also makes them views into ``model.params`` (and its
+        gradients into ``model.grads``) from the given offsets. Model calls
+        this for each of its layers."""
+        self._model = weakref.ref(model)
+        self._dtype = model.dtype
+
+    def initialise(self, rng, default_init):
+        """Set the initial parameters from the Generator `rng` with the
+        initialiser `default_init` unless the layer has its own (nothing to
+        do for a layer without parameters)."""
+
+    # -- computation ---------------------------------------------------------
     # forward/backward check their argument (a layer may be used on its own);
-    # _forward/_backward are the same without the checks, for Model, which
-    # validated X once at the top.
+    # forward_unchecked/backward_unchecked are the same without the checks,
+    # for Model, which validated X once at the top.
     def forward(self, x):
         """x (n, d) -> out (n, d); keeps the output for backward."""
-        return self._forward(self._check_x(x))
+        return self.forward_unchecked(self._check_x(x))
 
     def backward(self, dout):
         """dout (n, d) = d loss / d output -> d loss / d input (n, d)."""
         self._need_forward()
-        return self._backward(self._check_dout(dout))
+        return self.backward_unchecked(self._check_dout(dout))
 
     def _check_x(self, x, n_features=None):
         dtype = self._dtype or float_dtype_of(x)
@@ -69,13 +98,15 @@ class Layer:
                              f"has shape {self._out.shape}.")
         return dout
 
-    def _forward(self, x):
+    def forward_unchecked(self, x):
+        """forward for an x already checked (C-contiguous, of the layer's dtype and width)."""
         out = np.empty_like(x)
         K.activation_forward(self.kind, x, out)
         self._out = out
         return out
 
-    def _backward(self, dout):
+    def backward_unchecked(self, dout):
+        """backward for a dout already checked (C-contiguous, of the last output's shape and dtype)."""
         dx = np.empty_like(dout)
         K.activation_backward(self.kind, self._out, dout, dx)
         return dx
@@ -86,37 +117,40 @@ class Layer:
 
 class ReLU(Layer):
     """max(x, 0), element-wise."""
-    kind = K.RELU
+    kind, activation = K.RELU, "relu"
 
 
 class Sigmoid(Layer):
     """1 / (1 + exp(-x)), element-wise, computed so it never overflows."""
-    kind = K.SIGMOID
+    kind, activation = K.SIGMOID, "sigmoid"
 
 
 class Tanh(Layer):
     """tanh(x), element-wise."""
-    kind = K.TANH
+    kind, activation = K.TANH, "tanh"
 
 
 class Identity(Layer):
     """x, unchanged (a regression output)."""
-    kind = K.IDENTITY
+    kind, activation = K.IDENTITY, "identity"
 
 
 class Softmax(Layer):
     """Row-wise softmax; must be the last layer of a model."""
-    kind = K.SOFTMAX
+    kind, activation = K.SOFTMAX, "softmax"
 
 
 class Exp(Layer):
     """exp(x), element-wise: the output of a Poisson regression (log link),
     whose outputs are the predicted means."""
-    kind = K.EXP
+    kind, activation = K.EXP, "exp"
 
 
-ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "identity": Identity, "softmax": Softmax,
-               "exp": Exp}
+# The activation layers by name, and the names MLP takes between Linear
+# layers (activation=) and after the last one (output=).
+ACTIVATIONS = {cls.activation: cls for cls in (ReLU, Sigmoid, Tanh, Identity, Softmax, Exp)}
+HIDDEN_ACTIVATIONS = ("relu", "sigmoid", "tanh", "identity")
+OUTPUT_ACTIVATIONS = ("identity", "sigmoid", "softmax", "relu", "tanh", "exp")
 
 
 class Linear(Layer):
@@ -165,19 +199,26 @@ class Linear(Layer):
                 "out_features": self.out_features, "bias": self.has_bias}
 
     # -- binding to a model's flat buffers ---------------------------------
-    def _bind(self, params, grads, w_off, b_off):
+    def bind(self, model, weight_offset=-1, bias_offset=-1):
+        """Make the weights (and bias) views into ``model.params`` from
+        `weight_offset` (and `bias_offset`), their gradients views into
+        ``model.grads``; see Layer.bind."""
+        super().bind(model)
+        params, grads = model.params, model.grads
         shape = (self.in_features, self.out_features)
         size = shape[0] * shape[1]
-        self._dtype = params.dtype.type
-        self._w = params[w_off:w_off + size].reshape(shape)
-        self._gw = grads[w_off:w_off + size].reshape(shape)
+        self._w = params[weight_offset:weight_offset + size].reshape(shape)
+        self._gw = grads[weight_offset:weight_offset + size].reshape(shape)
         if self.has_bias:
-            self._b = params[b_off:b_off + self.out_features]
-            self._gb = grads[b_off:b_off + self.out_features]
+            self._b = params[bias_offset:bias_offset + self.out_features]
+            self._gb = grads[bias_offset:bias_offset + self.out_features]
         else:
             self._b = self._gb = params[:0]
 
-    def _initialise(self, rng, default_init):
+    def initialise(self, rng, default_init):
+        """Set the weights and bias: the exact values given to the
+        constructor, else drawn from `rng` by the layer's own initialiser or
+        `default_init`."""
         from . import init as initmod
         init = initmod.get(self.init if self.init is not None else default_init)
         w = self._init_weight if self._init_weight is not None else init.weights(rng, *self._w.shape)
@@ -229,7 +270,7 @@ class Linear(Layer):
     def forward(self, x):
         """x (n, in_features) -> (n, out_features); keeps x for backward."""
         self._need_bound()
-        return self._forward(self._check_x(x, self.in_features))
+        return self.forward_unchecked(self._check_x(x, self.in_features))
 
     def _need_forward(self):
         if self._x is None:
@@ -242,14 +283,16 @@ class Linear(Layer):
                              f"{(self._x.shape[0], self.out_features)}.")
         return dout
 
-    def _forward(self, x):
+    def forward_unchecked(self, x):
+        """forward for an x already checked (C-contiguous, of the layer's dtype and width)."""
         out = np.empty((x.shape[0], self.out_features), dtype=self._dtype)
         K.linear_forward(x, self._w, self._b, self.has_bias, out)
         self._x = x
         return out
 
-    def _backward(self, dout):
-        """dout (n, out_features) -> dx (n, in_features); fills grad_weight and grad_bias."""
+    def backward_unchecked(self, dout):
+        """dout (n, out_features) -> dx (n, in_features), already checked; fills
+        grad_weight and grad_bias."""
         dx = np.empty_like(self._x)
         K.linear_backward(self._x, self._w, dout, self.has_bias, self._gw, self._gb, True, dx)
         return dx

@@ -13,13 +13,12 @@ classes, which ``predict_labels`` returns). Both are saved with the model.
 """
 
 import warnings
-import weakref
 
 import numpy as np
 
 from . import kernels as K
 from .init import get as get_init
-from .layers import ACTIVATIONS, Layer, Linear, Softmax, layer_from_config
+from .layers import ACTIVATIONS, HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS, Layer, Linear, Softmax, layer_from_config
 from .losses import get_loss
 from .validation import (SparseRows, as_matrix, as_sample_weight, as_targets, check_bool, check_choice,
                          check_classes, check_dtype, check_feature_names, check_float, check_int, check_seed,
@@ -88,8 +87,7 @@ class Model:
         for i, layer in enumerate(layers):
             # A layer's parameters are views into its model's buffer: shared by
             # two models, each would silently compute with the other's weights.
-            owner = layer._model() if getattr(layer, "_model", None) is not None else None
-            if owner is not None:
+            if layer.model is not None:
                 raise ValueError(f"layers[{i}] ({layer!r}) already belongs to another Model; create new layers "
                                  f"for this one, or use model.copy() for an independent copy.")
         if not isinstance(layers[0], Linear):
@@ -132,12 +130,9 @@ class Model:
         """Make every layer's parameters views into the flat buffers and, given
         a Generator, initialise them in layer order."""
         for layer, row in zip(self.layers, self.layout):
-            layer._model = weakref.ref(self)
-            layer._dtype = self.dtype
-            if isinstance(layer, Linear):
-                layer._bind(self.params, self.grads, int(row[K.L_W]), int(row[K.L_B]))
-                if rng is not None:
-                    layer._initialise(rng, self.init)
+            layer.bind(self, int(row[K.L_W]), int(row[K.L_B]))
+            if rng is not None:
+                layer.initialise(rng, self.init)
 
     # -- shape information ---------------------------------------------------
     @property
@@ -283,7 +278,7 @@ class Model:
         self.check_feature_names(X)
         out = self._network_input(X)
         for layer in self.layers:
-            out = layer._forward(out)
+            out = layer.forward_unchecked(out)
         self._last_rows = out.shape[0]
         return out
 
@@ -298,7 +293,7 @@ class Model:
             raise ValueError(f"dout has shape {dout.shape}, but the last forward() produced "
                              f"({self._last_rows}, {self.n_outputs}).")
         for layer in reversed(self.layers):
-            dout = layer._backward(dout)
+            dout = layer.backward_unchecked(dout)
         if self._standardizer is not None:     # d x_std / d x = 1 / scale
             dout = np.ascontiguousarray(dout / self._standardizer.scale_, dtype=self.dtype)
         return dout
@@ -371,8 +366,10 @@ class Model:
         return f"Model([{inner}], dtype={np.dtype(self.dtype).name})"
 
     def save(self, path, trainer=None, history=None):
-        """Write the model to a .npz file with no pickled data (see fastmlp.io)."""
-        from .io import save
+        """Write the model to a .npz file with no pickled data (see fastmlp.modelfile)."""
+        # fastmlp.modelfile builds on this module (it reads models into Model
+        # objects), so it is imported when a model is saved, not with this module.
+        from .modelfile import save
         save(self, path, trainer=trainer, history=history)
 
 
@@ -389,8 +386,8 @@ def MLP(sizes, activation="relu", output="identity", dtype=np.float64, seed=None
     sizes = [check_int(s, f"sizes[{i}]", low=1) for i, s in enumerate(sizes)]
     if len(sizes) < 2:
         raise ValueError(f"sizes must list at least the input and output widths, e.g. [2, 8, 1]; got {sizes}.")
-    activation = check_choice(activation, "activation", ("relu", "sigmoid", "tanh", "identity"))
-    output = check_choice(output, "output", ("identity", "sigmoid", "softmax", "relu", "tanh", "exp"))
+    activation = check_choice(activation, "activation", HIDDEN_ACTIVATIONS)
+    output = check_choice(output, "output", OUTPUT_ACTIVATIONS)
     layers = []
     for i in range(len(sizes) - 1):
         layers.append(Linear(sizes[i], sizes[i + 1], bias=bias))

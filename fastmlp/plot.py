@@ -18,13 +18,8 @@ backend), so plotting works the same on a headless machine.
 import numpy as np
 
 from .tasks import model_task
-
-INSTALL_HINT = ("plotting needs matplotlib, which comes with the 'plot' extra: "
-                "pip install 'fastmlp[plot]' (in a clone of fastmlp: .venv/bin/pip install -e '.[plot]')")
-
-
-class MissingDependency(ImportError):
-    """An optional dependency (an extra) is not installed."""
+# MissingDependency (defined in validation) is importable from here too, as before.
+from .validation import MissingDependency, missing_dependency  # noqa: F401
 
 
 def figure_class():
@@ -33,8 +28,18 @@ def figure_class():
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        raise MissingDependency(INSTALL_HINT) from None
+        raise missing_dependency("plotting", "matplotlib", extra="plot") from None
     return Figure
+
+
+def image_formats():
+    """The file types matplotlib can write images in ("png", "svg", ...), or
+    None when matplotlib is not installed."""
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        return None
+    return sorted(FigureCanvasBase.get_supported_filetypes())
 
 
 def _grid(X, resolution):

@@ -26,7 +26,7 @@ import numbers
 
 import numpy as np
 
-from .validation import _describe, as_matrix, as_values, check_finite
+from .validation import as_matrix, as_values, check_finite, describe
 
 
 class Standardizer:
@@ -92,12 +92,12 @@ class Standardizer:
     def from_config(cls, cfg):
         if not isinstance(cfg, dict) or set(cfg) != {"mean", "scale"}:
             raise ValueError(f"a standardizer must be an object with exactly 'mean' and 'scale'; got "
-                             f"{_describe(cfg)}.")
+                             f"{describe(cfg)}.")
         for key in ("mean", "scale"):
             values = cfg[key]
             if not isinstance(values, list) or not all(isinstance(v, numbers.Real) and not isinstance(v, bool)
                                                        for v in values):
-                raise ValueError(f"the standardizer's {key} must be a list of numbers; got {_describe(values)}.")
+                raise ValueError(f"the standardizer's {key} must be a list of numbers; got {describe(values)}.")
         if len(cfg["mean"]) != len(cfg["scale"]):
             raise ValueError(f"the standardizer has {len(cfg['mean'])} means but {len(cfg['scale'])} scales.")
         return cls(cfg["mean"], cfg["scale"])

@@ -7,6 +7,7 @@ per dtype, never once per call), and scalars come out as plain ``float`` or
 """
 
 import difflib
+import errno
 import numbers
 import os
 from typing import NamedTuple
@@ -14,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 FLOAT_DTYPES = (np.float32, np.float64)
+DTYPE_NAMES = tuple(np.dtype(t).name for t in FLOAT_DTYPES)   # ("float32", "float64")
 
 
 def float_dtype_of(x):
@@ -26,11 +28,32 @@ class NotFittedError(ValueError, AttributeError):
     """Raised when a model or estimator is used before it was trained."""
 
 
-def _describe(value):
+class MissingDependency(ImportError):
+    """An optional package (one of fastmlp's extras) is not installed; the
+    message says what to run to install it."""
+
+
+def missing_dependency(feature, package, extra=None, cause=None):
+    """The MissingDependency to raise when `feature` ("plotting") needs
+    `package` ("matplotlib"), which is not installed: the message names the
+    command that installs it, ``pip install 'fastmlp[extra]'`` for a package
+    that the extra `extra` brings, else ``pip install package``. `cause` (the
+    ImportError, say) is shown in brackets."""
+    command = f"pip install 'fastmlp[{extra}]'" if extra else f"pip install {package}"
+    detail = f" ({cause})" if cause else ""
+    return MissingDependency(f"{feature} needs {package}{detail}; install it with {command}.")
+
+
+def describe(value):
+    """A short description of a value for error messages: an array's dtype
+    and shape, else its repr cut to 60 characters."""
     if isinstance(value, np.ndarray):
         return f"an array of dtype {value.dtype} and shape {value.shape}"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+_describe = describe   # the name trainer.py imports
 
 
 def check_dtype(dtype, name="dtype"):
@@ -38,7 +61,7 @@ def check_dtype(dtype, name="dtype"):
     try:
         dt = np.dtype(dtype)
     except TypeError:
-        raise TypeError(f"{name} must be float32 or float64. Got {_describe(dtype)}.") from None
+        raise TypeError(f"{name} must be float32 or float64. Got {describe(dtype)}.") from None
     if dt == np.float32:
         return np.float32
     if dt == np.float64:
@@ -57,13 +80,13 @@ def check_choice(value, name, choices):
         close = difflib.get_close_matches(value.lower(), list(choices), n=1, cutoff=0.5)
         if close:
             hint = f" Did you mean {close[0]!r}?"
-    raise ValueError(f"The {name!r} parameter must be one of {valid}. Got {_describe(value)}.{hint}")
+    raise ValueError(f"The {name!r} parameter must be one of {valid}. Got {describe(value)}.{hint}")
 
 
 def check_float(value, name, low=None, high=None, low_inclusive=False, high_inclusive=True):
     """Return value as a finite Python float within the bounds, else ValueError/TypeError."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"The {name!r} parameter must be a real number. Got {_describe(value)}.")
+        raise TypeError(f"The {name!r} parameter must be a real number. Got {describe(value)}.")
     v = float(value)
     lo = "" if low is None else (f" >= {low}" if low_inclusive else f" > {low}")
     hi = "" if high is None else (f" <= {high}" if high_inclusive else f" < {high}")
@@ -85,7 +108,7 @@ def check_int(value, name, low=None, high=None):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         else:
-            raise TypeError(f"The {name!r} parameter must be an integer. Got {_describe(value)}.")
+            raise TypeError(f"The {name!r} parameter must be an integer. Got {describe(value)}.")
     v = int(value)
     if (low is not None and v < low) or (high is not None and v > high):
         if high is None:
@@ -102,11 +125,11 @@ def check_names(value, name, count):
     """Return `value` as a list of `count` strings (e.g. feature names), else
     TypeError/ValueError."""
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise TypeError(f"The {name!r} parameter must be a list of {count} strings. Got {_describe(value)}.")
+        raise TypeError(f"The {name!r} parameter must be a list of {count} strings. Got {describe(value)}.")
     names = list(value)
     for i, v in enumerate(names):
         if not isinstance(v, str):
-            raise TypeError(f"The {name!r} parameter must hold strings; got {_describe(v)} at position {i}.")
+            raise TypeError(f"The {name!r} parameter must hold strings; got {describe(v)} at position {i}.")
     if len(names) != count:
         raise ValueError(f"The {name!r} parameter must list {count} names; got {len(names)}.")
     return names
@@ -117,7 +140,7 @@ def check_labels(value, name, count=None):
     booleans or strings (and exactly `count` of them if given), else
     TypeError/ValueError."""
     if isinstance(value, (str, bytes)) or value is None or not hasattr(value, "__len__"):
-        raise TypeError(f"The {name!r} parameter must be a list of class labels. Got {_describe(value)}.")
+        raise TypeError(f"The {name!r} parameter must be a list of class labels. Got {describe(value)}.")
     arr = np.asarray(value)
     if arr.dtype.kind == "O" and all(isinstance(v, str) for v in arr.ravel()):
         arr = arr.astype(str)
@@ -140,12 +163,75 @@ def check_path(value, name):
     directory, else TypeError/ValueError."""
     if not isinstance(value, (str, os.PathLike)):
         raise TypeError(f"The {name!r} parameter must be a file path (str or os.PathLike). "
-                        f"Got {_describe(value)}.")
+                        f"Got {describe(value)}.")
     path = os.fspath(value)
     if isinstance(path, bytes) or not path:
-        raise TypeError(f"The {name!r} parameter must be a non-empty str path. Got {_describe(value)}.")
+        raise TypeError(f"The {name!r} parameter must be a non-empty str path. Got {describe(value)}.")
     if os.path.isdir(path):
         raise ValueError(f"The {name!r} parameter is a directory ({path}); expected a file name.")
+    return path
+
+
+def _where(path, name):
+    return path if name is None else f"{name} {path}"
+
+
+def existing_file(path, name=None, expected="a file", error=ValueError, missing=FileNotFoundError):
+    """Return `path` (a str or os.PathLike) as a str once it names a file that
+    exists, is not a directory and can be read: the check of every file
+    fastmlp reads (data files, model files).
+
+    name : the option or parameter the path came from (e.g. "--data"),
+        written before the path in the messages; None for the path alone.
+    expected : what the file should be, for the message about a directory
+        (e.g. "a .csv, .npy or .npz file").
+    error : the exception class for a directory or an unreadable file (a
+        ValueError such as datasets.DataError or modelfile.ModelFileError);
+        missing : the one for a path that does not exist.
+    """
+    path = os.fspath(path)
+    where = _where(path, name)
+    if not os.path.exists(path):
+        raise missing(f"{where}: no such file.")
+    if os.path.isdir(path):
+        raise error(f"{where} is a directory; expected {expected}.")
+    if not os.access(path, os.R_OK):
+        raise error(f"{where}: cannot be read: {os.strerror(errno.EACCES)}.")
+    return path
+
+
+def writable_file(path, name, expected="a file name", default_suffix=None, in_place=False):
+    """Return `path` as a str once a file can be written there, so that a
+    result is never lost to a bad name after a long run: it is not a
+    directory, and its directory exists and is writable. A name without an
+    extension gets `default_suffix` (e.g. ".png") when one is given.
+    in_place : the file is opened and overwritten (not written to a
+    temporary file and moved over it), so an existing one must be writable.
+    Raises ValueError naming `name` (the option, e.g. "--save") and the path."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"{_where(path, name)} is a directory; expected {expected}.")
+    if default_suffix and not os.path.splitext(path)[1]:
+        path += default_suffix
+    where = _where(path, name)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ValueError(f"{where}: the directory {directory} does not exist.")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ValueError(f"{where}: the directory {directory} is not writable.")
+    if in_place and os.path.exists(path) and not os.access(path, os.W_OK):
+        raise ValueError(f"{where}: the file exists and is not writable.")
+    return path
+
+
+def check_file_type(path, name, types, what="files"):
+    """Return `path` if its extension is one of `types` (lower-case, without
+    the dot, e.g. the image formats matplotlib writes), else a ValueError
+    listing them."""
+    ext = os.path.splitext(path)[1]
+    if ext[1:].lower() not in types:
+        raise ValueError(f"{_where(path, name)}: cannot write {what} of type {ext!r}; expected one of "
+                         f"{', '.join('.' + t for t in types)}.")
     return path
 
 
@@ -155,7 +241,7 @@ def check_seed(value, name="seed"):
     if value is None or isinstance(value, (np.random.SeedSequence, np.random.Generator)):
         return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"The {name!r} parameter must be None or an integer >= 0. Got {_describe(value)}.")
+        raise TypeError(f"The {name!r} parameter must be None or an integer >= 0. Got {describe(value)}.")
     if value < 0:
         raise ValueError(f"The {name!r} parameter must be None or an integer >= 0. Got {int(value)}.")
     return int(value)
@@ -168,7 +254,7 @@ def check_bool(value, name):
         return bool(value)
     if isinstance(value, numbers.Integral) and value in (0, 1):
         return bool(value)
-    raise TypeError(f"The {name!r} parameter must be True or False. Got {_describe(value)}.")
+    raise TypeError(f"The {name!r} parameter must be True or False. Got {describe(value)}.")
 
 
 def _position(index):
@@ -182,7 +268,7 @@ def _object_to_float(arr, name):
     for index, v in np.ndenumerate(arr):
         if not isinstance(v, (numbers.Real, np.bool_)):
             kind = type(v).__name__
-            raise TypeError(f"{name} must be numeric, but it holds {_describe(v)} ({kind}) at index "
+            raise TypeError(f"{name} must be numeric, but it holds {describe(v)} ({kind}) at index "
                             f"{_position(index)}; strings and other objects are not converted.")
     try:
         return arr.astype(np.float64)
@@ -468,11 +554,11 @@ def check_classes(classes, n_classes, name="classes"):
     if classes is None:
         return None
     if isinstance(classes, (str, bytes)) or not hasattr(classes, "__iter__"):
-        raise TypeError(f"{name} must be a list of class labels; got {_describe(classes)}.")
+        raise TypeError(f"{name} must be a list of class labels; got {describe(classes)}.")
     labels = np.asarray(classes).tolist() if isinstance(classes, np.ndarray) else list(classes)
     for i, label in enumerate(labels):
         if isinstance(label, bool) or not isinstance(label, (str, numbers.Real)):
-            raise TypeError(f"{name}[{i}] must be a string or a number; got {_describe(label)}.")
+            raise TypeError(f"{name}[{i}] must be a string or a number; got {describe(label)}.")
         if isinstance(label, numbers.Real) and not isinstance(label, str) and not np.isfinite(label):
             raise ValueError(f"{name}[{i}] must be finite; got {label!r}.")
     if len({isinstance(label, str) for label in labels}) > 1:
@@ -531,7 +617,7 @@ def check_class_weight(value, name="class_weight"):
         check_choice(value, name, ("balanced",))
     if not isinstance(value, dict):
         raise TypeError(f"The {name!r} parameter must be None, 'balanced' or a dict {{class: weight}}. "
-                        f"Got {_describe(value)}.")
+                        f"Got {describe(value)}.")
     out = {}
     for key, weight in value.items():
         if isinstance(key, (bool, np.bool_)) or not isinstance(key, numbers.Integral):

@@ -18,7 +18,7 @@ import pytest
 
 import fastmlp as fm
 from fastmlp import cli
-from fastmlp import io as fio
+from fastmlp import modelfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -80,7 +80,7 @@ def test_train_json_is_one_object_and_xor_is_learned(xor_model):
     assert summary["final_loss"] < 1e-3
     assert summary["steps"] == 10_000 and summary["steps_per_second"] > 0
     assert summary["saved"] == str(path)
-    f = fio.read(path)
+    f = modelfile.read(path)
     assert f.history.epochs == 10_000
     assert f.history.final_loss == pytest.approx(summary["final_loss"])
     assert f.trainer["loss"] == "bce" and f.trainer["lr"] == 0.5
@@ -121,7 +121,7 @@ def test_train_csv_multiclass_save_and_plot(capsys, workdir):
     assert s["feature_names"] == ["p", "q", "r"] and s["target"] == "cls"
     assert s["accuracy"] == 1.0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    f = fio.read(model_path)
+    f = modelfile.read(model_path)
     assert f.metadata["classes"] == 3 and f.metadata["source"]["target"] == "cls"
 
 
@@ -234,7 +234,7 @@ def test_ctrl_c_saves_and_exits_130(tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted after epoch" in err and str(path) in err
     assert "Traceback" not in err
-    f = fio.read(path)
+    f = modelfile.read(path)
     assert f.history.stop_reason == "interrupted"
     assert 5 <= f.history.epochs < 100_000_000
     assert f.history.steps == f.history.epochs * 32
@@ -435,6 +435,41 @@ def test_help_has_examples(capsys, command):
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith(f"usage: fastmlp {command}") and "examples:" in out
+
+
+@pytest.mark.parametrize("command, flag, names", [
+    ("train", "--dataset", "datasets.NAMES"), ("train", "--activation", "layers.HIDDEN_ACTIVATIONS"),
+    ("train", "--output", "layers.OUTPUT_ACTIVATIONS"), ("train", "--loss", "losses.NAMES"),
+    ("train", "--optimizer", "optim.NAMES"), ("train", "--lr-schedule", "callbacks.SCHEDULES"),
+    ("train", "--dtype", "validation.DTYPE_NAMES"), ("predict", "--dataset", "datasets.NAMES"),
+    ("evaluate", "--dataset", "datasets.NAMES"), ("plot", "--dataset", "datasets.NAMES"),
+    ("trace", "--loss", "losses.NAMES"),
+])
+def test_option_choices_are_the_library_names(capsys, command, flag, names):
+    import importlib
+    module, attribute = names.split(".")
+    valid = getattr(importlib.import_module(f"fastmlp.{module}"), attribute)
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    assert f"  {flag} {{{','.join(valid)}}}" in capsys.readouterr().out
+
+
+def test_train_help_lists_the_presets(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "  --dataset xor       hidden 8, sgd, lr 0.5, batch 4, 10000 epochs\n" in out
+    assert "  --dataset celsius   no hidden layer (a single neuron), sgd, lr 0.1, batch 32, 100 epochs\n" in out
+    assert "  --data FILE         hidden 8, adam, lr 0.01, batch 32, 200 epochs\n" in out
+
+
+def test_validation_data_errors_name_the_option(capsys, workdir, tmp_path):
+    code, out, err = call(capsys, "train", "--data", workdir / "xor.csv", "--validation-data", tmp_path, "--quiet")
+    assert_usage_error(code, out, err, f"--validation-data {tmp_path} is a directory; expected a .csv, .npy or "
+                                       f".npz file.")
+    code, out, err = call(capsys, "train", "--data", workdir / "xor.csv", "--validation-data",
+                          tmp_path / "nope.csv", "--quiet")
+    assert_usage_error(code, out, err, f"--validation-data {tmp_path / 'nope.csv'}: no such file.")
 
 
 def test_python_dash_m_fastmlp_and_version():

@@ -255,3 +255,14 @@ def test_trace_refuses_a_probability_loss_on_an_unbounded_output():
     model = fm.MLP([2, 2, 1], output="identity", seed=0)
     with pytest.raises(ValueError, match=r"loss='bce' needs probabilities .* it is Linear\(2, 1\)"):
         fm.trace(model, [1.0, 0.5], [1.0], loss="bce")
+
+
+@pytest.mark.parametrize("activation, value", [("relu", "0.5"), ("sigmoid", "0.622459"), ("tanh", "0.462117"),
+                                               ("identity", "0.5"), ("exp", "1.64872")])
+def test_trace_text_writes_each_activation_by_its_name(activation, value):
+    layer = fm.layers.ACTIVATIONS[activation]()
+    t = fm.trace(fm.Model([fm.Linear(1, 1, weight=[[1.0]], bias=False), layer]), [0.5], [1.0], loss="mse")
+    lines = t.render(6).splitlines()
+    assert f"    y = {activation}(z) = {activation}(0.5) = {value}" in lines
+    assert any(line.startswith(f"    dE/dz = dE/dy * {activation}'(z) = ") for line in lines)
+    assert [type(layer) for layer in t.model_after.layers] == [fm.Linear, type(layer)]

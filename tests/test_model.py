@@ -180,12 +180,66 @@ def test_a_layer_belongs_to_one_model():
     with pytest.raises(ValueError, match=r"layers\[0\] \(Linear\(2, 8\)\) already belongs to another Model"):
         fm.Model(layers, seed=1)
     np.testing.assert_array_equal(first.params, before)
-    assert all(layer._model() is first for layer in first.layers)
+    assert all(layer.model is first for layer in first.layers)
     del first
     import gc
     gc.collect()
     second = fm.Model(layers, seed=1)  # free again once the first model is gone
     assert second.layers[0].weight.base is not None
     copied = pickle.loads(pickle.dumps(second.layers[0]))
-    assert copied._model is None
+    assert copied.model is None
     np.testing.assert_array_equal(copied.weight, second.layers[0].weight)
+
+
+def test_layers_name_their_activation_as_mlp_takes_it():
+    from fastmlp.layers import ACTIVATIONS, HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
+    assert {name: cls.__name__ for name, cls in ACTIVATIONS.items()} == {
+        "relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh", "identity": "Identity", "softmax": "Softmax",
+        "exp": "Exp"}
+    assert fm.Linear(2, 1).activation is None
+    assert set(HIDDEN_ACTIVATIONS) < set(OUTPUT_ACTIVATIONS) == set(ACTIVATIONS)
+    for name in OUTPUT_ACTIVATIONS:
+        model = fm.MLP([2, 3, 2], output=name)
+        expected = [None, "relu", None] + ([] if name == "identity" else [name])
+        assert [layer.activation for layer in model.layers] == expected
+
+
+def test_bind_makes_a_layer_part_of_a_model():
+    model = fm.MLP([2, 3, 1], seed=0)
+    other = fm.Model([fm.Linear(2, 3, weight=np.full((2, 3), 0.5), bias=[1.0, 2.0, 3.0])])
+    lin = model.layers[0]
+    assert lin.model is model and model.layers[1].model is model
+    # The second model's buffers, from its own layout: the layer now reads and writes them.
+    lin.bind(other, 0, 6)
+    assert lin.model is other
+    np.testing.assert_array_equal(lin.weight, np.full((2, 3), 0.5))
+    np.testing.assert_array_equal(lin.bias, [1.0, 2.0, 3.0])
+    lin.weight = np.zeros((2, 3))
+    np.testing.assert_array_equal(other.params[:6], np.zeros(6))
+
+
+def test_initialise_uses_the_given_values_else_the_initialiser():
+    model = fm.Model([fm.Linear(2, 2, weight=[[1.0, 2.0], [3.0, 4.0]], bias=[5.0, 6.0]), fm.Linear(2, 1)],
+                     init="zeros")
+    first, second = model.layers
+    model.params[...] = 9.0
+    first.initialise(np.random.default_rng(0), "zeros")
+    second.initialise(np.random.default_rng(0), "zeros")
+    np.testing.assert_array_equal(model.params, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 0.0, 0.0, 0.0])
+    fm.ReLU().initialise(np.random.default_rng(0), "zeros")      # no parameters: nothing to do
+
+
+def test_forward_unchecked_is_forward_without_the_checks():
+    model = fm.MLP([2, 3, 1], activation="tanh", output="sigmoid", seed=0)
+    x = np.array([[0.5, -1.0], [2.0, 0.25]])
+    out = checked = x
+    for layer in model.layers:
+        checked = layer.forward(checked.tolist())            # lists: checked and converted
+        out = layer.forward_unchecked(out)
+        np.testing.assert_array_equal(out, checked)
+    np.testing.assert_allclose(out, model.predict(x), rtol=1e-12)
+    dout = np.ones_like(out)
+    for layer in reversed(model.layers):
+        dout = layer.backward_unchecked(dout)
+    model.forward(x)
+    np.testing.assert_array_equal(dout, model.backward(np.ones_like(out)))

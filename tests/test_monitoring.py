@@ -133,7 +133,7 @@ def test_history_round_trips_through_the_model_file(tmp_path):
     tr = trainer(model, validation_split=0.2, early_stopping=3, epochs=200)
     h = tr.fit(X, y)
     model.save(tmp_path / "m.npz", trainer=tr)
-    f = fm.io.read(tmp_path / "m.npz")
+    f = fm.modelfile.read(tmp_path / "m.npz")
     for key in ("val_loss", "train_metric", "val_metric", "lr", "loss"):
         assert np.array_equal(getattr(f.history, key), getattr(h, key)), key
     assert f.history.best_epoch == h.best_epoch and f.history.metric == "accuracy"

@@ -19,9 +19,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import fastmlp as fm
-from fastmlp import cli, export
-from fastmlp import io as fio
-from fastmlp.plot import MissingDependency
+from fastmlp import cli, export, modelfile
+from fastmlp.validation import MissingDependency
 
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
 DTYPES = [np.float32, np.float64]
@@ -310,7 +309,7 @@ def test_cli_export_serves_the_same_predictions(tmp_path, capsys, dataset, task)
     out = capsys.readouterr().out
     assert code == 0
     assert f"wrote     {out_path} (ONNX opset 17" in out
-    mf = fio.read(model_path)
+    mf = modelfile.read(model_path)
     X = mf.model.check_input(fm.datasets.get(dataset)[0] if dataset != "three" else
                              np.loadtxt(csv, delimiter=",", skiprows=1)[:, :2])
     assert f"input     X float64 (N, {X.shape[1]})" in out

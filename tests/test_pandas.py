@@ -94,7 +94,7 @@ def test_feature_names_survive_a_model_file(tmp_path):
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
     with pytest.raises(ValueError, match="Feature names unseen at fit time: mass"):
         loaded.predict(X.rename(columns={"weight": "mass"}))
-    assert fm.io.read(tmp_path / "m.npz").metadata["feature_names"] == ["height", "weight", "age"]
+    assert fm.modelfile.read(tmp_path / "m.npz").metadata["feature_names"] == ["height", "weight", "age"]
     assert fm.formula(loaded).count("height") >= 4        # formula writes the names
     assert fm.load(tmp_path / "m.npz").copy().feature_names_in_.tolist() == ["height", "weight", "age"]
 

@@ -45,7 +45,7 @@ def test_poisson_model_file_round_trip(tmp_path):
     trainer = fm.Trainer(model, loss="poisson", lr=0.05, batch_size=16, epochs=3, seed=0)
     trainer.fit(X, Y)
     model.save(tmp_path / "m.npz", trainer=trainer)
-    mf = fm.io.read(tmp_path / "m.npz")
+    mf = fm.modelfile.read(tmp_path / "m.npz")
     assert repr(mf.model.layers[-1]) == "Exp()" and mf.trainer["loss"] == "poisson"
     np.testing.assert_array_equal(mf.model.predict(X), model.predict(X))
 

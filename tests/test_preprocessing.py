@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fastmlp as fm
-from fastmlp import io as fio
+from fastmlp import modelfile
 from fastmlp.explain import evaluate as evaluate_formula
 from fastmlp.preprocessing import Standardizer, encode_labels
 
@@ -79,7 +79,7 @@ def test_standardized_model_round_trips_bit_identically(tmp_path):
     model.classes = ["below", "above"]
     path = tmp_path / "m.npz"
     model.save(path)
-    f = fio.read(path)
+    f = modelfile.read(path)
     assert f.header["format_version"] == 2
     assert f.header["standardize"] == model.standardizer.config() and f.header["classes"] == ["below", "above"]
     assert f.model.standardizer == model.standardizer and f.model.classes == ["below", "above"]
@@ -143,6 +143,6 @@ def test_version_1_files_still_load(tmp_path):
     with np.load(path) as z:
         header = json.loads(z["header"].tobytes())
     assert header["format_version"] == 1 and "standardize" not in header and "classes" not in header
-    f = fio.read(path)
+    f = modelfile.read(path)
     assert f.model.standardizer is None and f.model.classes is None
     assert f.history.val_loss is None and f.history.best_epoch is None and f.history.lr is None

@@ -16,7 +16,7 @@ import pytest
 
 import fastmlp as fm
 from fastmlp import cli
-from fastmlp import io as fio
+from fastmlp import modelfile
 
 sk_datasets = pytest.importorskip("sklearn.datasets")
 sk_metrics = pytest.importorskip("sklearn.metrics")
@@ -89,7 +89,7 @@ def test_iris_with_species_names_reaches_90_percent_on_validation(capsys, data):
 
 def test_iris_model_file_keeps_classes_standardizer_and_history(iris_model):
     path, summary = iris_model
-    f = fio.read(path)
+    f = modelfile.read(path)
     assert f.model.classes == ["setosa", "versicolor", "virginica"]
     assert f.model.standardizer is not None and f.header["format_version"] == 2
     h = f.history
@@ -158,7 +158,7 @@ def test_validation_data_file_and_the_periodic_lines(capsys, data, tmp_path):
     s = json.loads(out2)
     assert f"validation accuracy {100 * s['accuracy']:.2f}% ({s['correct']} of 30)" in validation_line
     # The last periodic line's validation loss is the final model's.
-    f = fio.read(path)
+    f = modelfile.read(path)
     assert float(epochs[-1].split()[5]) == pytest.approx(f.history.val_loss[-1], rel=1e-5)
 
 
@@ -189,7 +189,7 @@ def test_plot_draws_training_and_validation_curves(capsys, iris_model, tmp_path)
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert width > 2 * height * 0.9                    # the loss panel and the accuracy panel
-    fig = fm.plot.plot_model(fm.load(path), history=fio.read(path).history)
+    fig = fm.plot.plot_model(fm.load(path), history=modelfile.read(path).history)
     loss_ax, metric_ax = fig.axes
     assert [line.get_label() for line in loss_ax.get_lines()][:2] == ["training", "validation"]
     assert metric_ax.get_ylabel() == "accuracy (%)"
@@ -203,7 +203,7 @@ def test_breast_cancer_with_standardize_reaches_95_percent_on_validation(capsys,
     assert s["task"] == "binary" and s["classes"] == ["benign", "malignant"] and s["standardize"] is True
     assert s["n_validation"] == 114 and s["val_accuracy"] >= 0.95
     # The standardizer was learned from the 455 training rows only.
-    f = fio.read(tmp_path / "cancer.npz")
+    f = modelfile.read(tmp_path / "cancer.npz")
     X = np.loadtxt(data / "cancer.csv", delimiter=",", skiprows=1, usecols=range(30))
     malignant = np.loadtxt(data / "cancer.csv", delimiter=",", skiprows=1, usecols=[30], dtype=str) == "malignant"
     train, _ = fm.Trainer(f.model, loss="bce", seed=0, validation_split=0.2).split(X, malignant.astype(float))
@@ -218,7 +218,7 @@ def test_no_standardize_is_kept_as_no_standardizer(capsys, data, tmp_path):
     s = train_json(capsys, "--data", data / "cancer.csv", "--epochs", "5", "--no-standardize",
                    "--save", tmp_path / "raw.npz")
     assert s["standardize"] is False
-    assert fio.read(tmp_path / "raw.npz").model.standardizer is None
+    assert modelfile.read(tmp_path / "raw.npz").model.standardizer is None
 
 
 # -- diabetes: regression -------------------------------------------------------------------------
@@ -254,7 +254,7 @@ def test_lr_schedules_from_the_command_line(capsys, data, tmp_path, schedule):
     s = train_json(capsys, "--data", data / "iris.csv", "--validation", "0.2", "--epochs", "40",
                    "--lr-schedule", schedule, "--save", path)
     assert s["lr_schedule"] == schedule
-    lr = fio.read(path).history.lr
+    lr = modelfile.read(path).history.lr
     assert lr[0] == 0.01 and np.all(np.diff(lr) <= 0)
     if schedule == "step":
         assert lr.tolist() == [0.01] * 10 + [0.005] * 10 + [0.0025] * 10 + [0.00125] * 10
@@ -267,7 +267,7 @@ def test_a_diverging_run_with_early_stopping_saves_the_best_epoch(capsys, tmp_pa
     code, out, err = call(capsys, "train", "--dataset", "celsius", "--lr", "10", "--validation", "0.2",
                           "--early-stopping", "1000", "--save", path, "--quiet")
     assert code == 1 and "(diverged)" in out
-    f = fio.read(path)
+    f = modelfile.read(path)
     best = f.history.best_epoch
     assert best is not None and f.history.stop_reason == "diverged"
     assert err.strip().endswith(f"The weights of epoch {best} (the best) were saved to {path}.")

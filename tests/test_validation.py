@@ -950,3 +950,83 @@ def test_cli_refuses_bad_input_with_one_line_and_exit_code_2(tripwire, tmp_path,
     assert "Traceback" not in err and err.startswith("fastmlp: error:")
     for w in words:
         assert w.lower() in err.lower(), f"{w!r} not in {err!r}"
+
+
+# -- files: the checks every file path goes through --------------------------------------------
+
+from fastmlp import validation as V  # noqa: E402
+
+
+def test_existing_file_returns_the_path_as_a_string(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_text("a,b\n1,2\n")
+    assert V.existing_file(path) == str(path)
+
+
+def test_existing_file_names_the_option_and_says_what_is_wrong(tmp_path, monkeypatch):
+    missing = tmp_path / "nope.csv"
+    with pytest.raises(FileNotFoundError) as excinfo:
+        V.existing_file(missing, "--data")
+    assert str(excinfo.value) == f"--data {missing}: no such file."
+    with pytest.raises(ValueError) as excinfo:
+        V.existing_file(tmp_path, expected="a .csv file")
+    assert str(excinfo.value) == f"{tmp_path} is a directory; expected a .csv file."
+    locked = tmp_path / "locked.csv"
+    locked.write_text("a\n1\n")
+    access = os.access             # as if not readable (chmod does not stop root)
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(locked) else access(p, mode))
+    with pytest.raises(fm.datasets.DataError) as excinfo:
+        V.existing_file(locked, error=fm.datasets.DataError)
+    assert str(excinfo.value) == f"{locked}: cannot be read: Permission denied."
+
+
+def test_data_files_and_model_files_share_the_file_check(tmp_path):
+    with pytest.raises(fm.datasets.DataError, match=r": no such file\.$"):
+        fm.datasets.load(tmp_path / "nope.csv")
+    with pytest.raises(FileNotFoundError, match=r"nope\.npz: no such file\.$"):
+        fm.load(tmp_path / "nope.npz")
+    with pytest.raises(fm.ModelFileError) as excinfo:
+        fm.load(tmp_path)
+    assert str(excinfo.value) == f"{tmp_path} is a directory; expected a fastmlp model file."
+
+
+def test_writable_file(tmp_path, monkeypatch):
+    assert V.writable_file(tmp_path / "m.npz", "--save") == str(tmp_path / "m.npz")
+    assert V.writable_file(tmp_path / "plot", "--plot", default_suffix=".png") == str(tmp_path / "plot.png")
+    with pytest.raises(ValueError) as excinfo:
+        V.writable_file(tmp_path, "--save")
+    assert str(excinfo.value) == f"--save {tmp_path} is a directory; expected a file name."
+    with pytest.raises(ValueError) as excinfo:
+        V.writable_file(tmp_path / "no" / "m.npz", "--save")
+    assert str(excinfo.value) == f"--save {tmp_path / 'no' / 'm.npz'}: the directory {tmp_path / 'no'} does not exist."
+    existing = tmp_path / "old.png"
+    existing.write_bytes(b"")
+    access = os.access             # as if not writable (chmod does not stop root)
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(existing) else access(p, mode))
+    assert V.writable_file(existing, "--save") == str(existing)       # replaced, not opened
+    with pytest.raises(ValueError) as excinfo:
+        V.writable_file(existing, "--plot", in_place=True)
+    assert str(excinfo.value) == f"--plot {existing}: the file exists and is not writable."
+
+
+def test_check_file_type():
+    assert V.check_file_type("out.PNG", "--plot", ("png", "svg")) == "out.PNG"
+    with pytest.raises(ValueError) as excinfo:
+        V.check_file_type("out.txt", "--plot", ("png", "svg"), what="images")
+    assert str(excinfo.value) == "--plot out.txt: cannot write images of type '.txt'; expected one of .png, .svg."
+
+
+def test_missing_dependency_says_what_to_run():
+    error = V.missing_dependency("plotting", "matplotlib", extra="plot")
+    assert isinstance(error, ImportError) and isinstance(error, fm.MissingDependency)
+    assert str(error) == "plotting needs matplotlib; install it with pip install 'fastmlp[plot]'."
+    error = V.missing_dependency("register_skl2onnx", "skl2onnx", cause="No module named 'skl2onnx'")
+    assert str(error) == ("register_skl2onnx needs skl2onnx (No module named 'skl2onnx'); install it with "
+                          "pip install skl2onnx.")
+    from fastmlp import plot
+    assert plot.MissingDependency is fm.MissingDependency is V.MissingDependency
+
+
+def test_dtype_names():
+    assert V.DTYPE_NAMES == ("float32", "float64")
+    assert [V.check_dtype(name) for name in V.DTYPE_NAMES] == [np.float32, np.float64]

@@ -43,10 +43,17 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import __version__
+from .callbacks import MONITORS
+from .layers import LAYER_TYPES, layer_from_config
+from .model import Model
+from .preprocessing import Standardizer
+from .trainer import STOP_REASONS, History
+from .validation import DTYPE_NAMES, check_dtype, existing_file
+
 FORMAT = "fastmlp-model"
 FORMAT_VERSION = 2
 ARRAYS = ("header", "params")
-STOP_REASONS = ("completed", "target_loss", "early_stopping", "diverged", "interrupted")
 HEADER_FIELDS = {1: {"format", "format_version", "fastmlp_version", "dtype", "n_params", "layers", "trainer",
                      "history", "metadata", "sha256"}}
 HEADER_FIELDS[2] = HEADER_FIELDS[1] | {"standardize", "classes"}
@@ -70,9 +77,10 @@ class ModelFile(NamedTuple):
 
 # -- writing ----------------------------------------------------------------------
 
-def _digest(header, params):
-    """SHA-256 of the canonical JSON of the header (without its checksum) and
-    the little-endian bytes of the parameters."""
+def checksum(header, params):
+    """The hex SHA-256 a model file stores as ``header["sha256"]``: of the
+    canonical JSON of the header (without its checksum) and the little-endian
+    bytes of the parameters."""
     body = {k: v for k, v in header.items() if k != "sha256"}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
     h = hashlib.sha256(text.encode("utf-8"))
@@ -116,9 +124,6 @@ def save(model, path, trainer=None, history=None, metadata=None):
     The file is written to a temporary file first and then moved into place,
     so an interrupted save never leaves a half-written model behind.
     """
-    from . import __version__
-    from .model import Model
-
     if not isinstance(model, Model):
         raise TypeError(f"model must be a fastmlp.Model; got {type(model).__name__}.")
     path = os.fspath(path)
@@ -155,7 +160,7 @@ def save(model, path, trainer=None, history=None, metadata=None):
     }
     if version >= 2:
         header.update(_jsonable(extras, "standardize and classes"))
-    header["sha256"] = _digest(header, params)
+    header["sha256"] = checksum(header, params)
     header_bytes = np.frombuffer(json.dumps(header, allow_nan=False).encode("utf-8"), dtype=np.uint8)
 
     directory = os.path.dirname(os.path.abspath(path))
@@ -221,7 +226,6 @@ def _is_num(v):
 
 
 def _check_layer(path, i, cfg):
-    from .layers import LAYER_TYPES, layer_from_config
     if not isinstance(cfg, dict) or not isinstance(cfg.get("type"), str):
         _fail(path, f"layer {i} must be an object with a 'type'; got {cfg!r}.")
     kind = cfg["type"]
@@ -254,8 +258,6 @@ def _check_series(path, h, key, epochs):
 
 
 def _check_history(path, h):
-    from .callbacks import MONITORS
-    from .trainer import History
     if h is None:
         return None
     if not isinstance(h, dict):
@@ -296,15 +298,7 @@ def read(path):
 
     Raises FileNotFoundError if there is no such file and ModelFileError (a
     ValueError naming the file and the problem) for anything else wrong."""
-    from . import __version__
-    from .model import Model
-    from .validation import check_dtype
-
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such file.")
-    if os.path.isdir(path):
-        _fail(path, "is a directory, not a model file.")
+    path = existing_file(path, expected="a fastmlp model file", error=ModelFileError)
     arrays = _read_arrays(path)
     raw, params = arrays["header"], arrays["params"]
 
@@ -333,8 +327,9 @@ def read(path):
         _fail(path, "the header's fastmlp_version must be a string.")
 
     # dtype and parameters.
-    if header["dtype"] not in ("float32", "float64"):
-        _fail(path, f"the header's dtype is {header['dtype']!r}; expected 'float32' or 'float64'.")
+    if header["dtype"] not in DTYPE_NAMES:
+        _fail(path, f"the header's dtype is {header['dtype']!r}; expected "
+                    f"{' or '.join(map(repr, DTYPE_NAMES))}.")
     dtype = check_dtype(header["dtype"])
     want = np.dtype(dtype).newbyteorder("<")
     if params.dtype != want:
@@ -343,7 +338,7 @@ def read(path):
         _fail(path, f"the parameters have shape {params.shape}; expected a flat (1-D) array.")
     if not _is_int(header["n_params"]) or header["n_params"] != params.size:
         _fail(path, f"the header says {header['n_params']!r} parameters, but the file holds {params.size}.")
-    if not isinstance(header["sha256"], str) or header["sha256"] != _digest(header, params):
+    if not isinstance(header["sha256"], str) or header["sha256"] != checksum(header, params):
         _fail(path, "checksum mismatch: the header or the parameters were changed or corrupted after saving.")
 
     # Layers: each checked, then the model built with zero weights and filled.
@@ -381,7 +376,6 @@ def read(path):
     if metadata.get("feature_names_in") is not None:
         model.feature_names_in_ = np.asarray(metadata["feature_names_in"], dtype=object)
     if header.get("standardize") is not None:
-        from .preprocessing import Standardizer
         try:
             model.standardizer = Standardizer.from_config(header["standardize"])
         except (ValueError, TypeError) as exc:
@@ -395,11 +389,11 @@ def read(path):
 
 
 def load(path):
-    """Load a model saved with ``model.save(path)`` / ``fastmlp.io.save``.
+    """Load a model saved with ``model.save(path)`` / ``fastmlp.modelfile.save``.
 
     The file is read without pickle and validated before the model is built;
     any problem raises a ValueError naming the file and what is wrong. The
     loaded model predicts bit-identically to the saved one. Use
-    :func:`fastmlp.io.read` to also get the training settings, history and
+    :func:`fastmlp.modelfile.read` to also get the training settings, history and
     metadata stored with it."""
     return read(path).model

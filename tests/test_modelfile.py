@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import fastmlp as fm
-from fastmlp import io as fio
+from fastmlp import modelfile
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def write_raw(path, header, params, fix_checksum=True):
     """Write a model file by hand (for files the library would never write)."""
     header = dict(header)
     if fix_checksum:
-        header["sha256"] = fio._digest(header, params)
+        header["sha256"] = modelfile.checksum(header, params)
     raw = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     with open(path, "wb") as f:
         np.savez(f, header=raw, params=params)
@@ -63,8 +63,8 @@ def test_round_trip_predicts_bit_identically(tmp_path, dtype):
 def test_trainer_history_and_metadata_are_kept(tmp_path, trained):
     model, trainer = trained
     path = tmp_path / "t.npz"
-    fio.save(model, path, trainer=trainer, metadata={"feature_names": ["a", "b"], "task": "binary"})
-    f = fio.read(path)
+    modelfile.save(model, path, trainer=trainer, metadata={"feature_names": ["a", "b"], "task": "binary"})
+    f = modelfile.read(path)
     assert f.trainer == trainer.config()
     assert f.trainer["loss"] == "bce" and f.trainer["lr"] == 0.5
     assert isinstance(f.history, fm.History)
@@ -81,12 +81,12 @@ def test_trainer_history_and_metadata_are_kept(tmp_path, trained):
 def test_model_save_method_passes_trainer(tmp_path, trained):
     model, trainer = trained
     model.save(tmp_path / "m.npz", trainer=trainer)
-    f = fio.read(tmp_path / "m.npz")
+    f = modelfile.read(tmp_path / "m.npz")
     assert f.trainer["batch_size"] == 4
     assert f.history.epochs == 50
     plain = small_model()
     plain.save(tmp_path / "p.npz")
-    g = fio.read(tmp_path / "p.npz")
+    g = modelfile.read(tmp_path / "p.npz")
     assert g.trainer is None and g.history is None and g.metadata == {}
 
 
@@ -109,9 +109,9 @@ def test_save_replaces_atomically_and_leaves_no_temp_files(tmp_path):
 
 def test_save_rejects_bad_arguments(tmp_path):
     with pytest.raises(TypeError, match="fastmlp.Model"):
-        fio.save("not a model", tmp_path / "x.npz")
+        modelfile.save("not a model", tmp_path / "x.npz")
     with pytest.raises(ValueError, match="metadata"):
-        fio.save(small_model(), tmp_path / "x.npz", metadata={"bad": float("nan")})
+        modelfile.save(small_model(), tmp_path / "x.npz", metadata={"bad": float("nan")})
     assert not (tmp_path / "x.npz").exists()
 
 
@@ -130,7 +130,7 @@ def test_missing_file(tmp_path):
 def test_foreign_bytes(tmp_path, content, problem):
     path = tmp_path / "foreign.npz"
     path.write_bytes(content)
-    with pytest.raises(fio.ModelFileError, match=problem) as info:
+    with pytest.raises(modelfile.ModelFileError, match=problem) as info:
         fm.load(path)
     assert str(path) in str(info.value)
     assert isinstance(info.value, ValueError)
@@ -152,7 +152,7 @@ def test_object_arrays_are_never_unpickled(tmp_path):
         def __reduce__(self):
             return (os.system, ("touch " + str(tmp_path / "pwned"),))
     np.savez(path, header=np.array([Evil()], dtype=object), params=np.zeros(3))
-    with pytest.raises(fio.ModelFileError, match="pickled object arrays"):
+    with pytest.raises(modelfile.ModelFileError, match="pickled object arrays"):
         fm.load(path)
     assert not (tmp_path / "pwned").exists()
 
@@ -175,7 +175,7 @@ def good(tmp_path):
 def test_handwritten_good_file_loads(good):
     path, header, params = good
     write_raw(path, header, params)
-    f = fio.read(path)
+    f = modelfile.read(path)
     assert f.history.loss.tolist() == [0.5, 0.25]
     assert f.trainer == {"loss": "bce"}
 
@@ -213,7 +213,7 @@ def test_invalid_contents_are_refused(good, change, problem):
     path, header, params = good
     change(header, params)
     write_raw(path, header, params)
-    with pytest.raises(fio.ModelFileError, match=problem) as info:
+    with pytest.raises(modelfile.ModelFileError, match=problem) as info:
         fm.load(path)
     assert str(path) in str(info.value)
 
@@ -258,7 +258,7 @@ def test_checksum_detects_edits(good):
 def _assert_refused_or_same(path, reference):
     """Loading either fails with ValueError or gives exactly the saved model."""
     try:
-        f = fio.read(path)
+        f = modelfile.read(path)
     except ValueError as exc:
         assert str(path) in str(exc)
         return False
@@ -274,7 +274,7 @@ def test_fuzz_every_byte_corrupted(tmp_path, trained, dtype, step, flip):
     """float64: every byte inverted; float32: every other byte set to a random value."""
     model = small_model(dtype)
     src = tmp_path / "src.npz"
-    fio.save(model, src, trainer={"loss": "bce"}, history=trained[1].history)
+    modelfile.save(model, src, trainer={"loss": "bce"}, history=trained[1].history)
     data = src.read_bytes()
     path = tmp_path / "fuzz.npz"
     rng = np.random.default_rng(0)
@@ -297,19 +297,19 @@ def test_fuzz_every_byte_corrupted(tmp_path, trained, dtype, step, flip):
 def test_fuzz_truncated_everywhere(tmp_path, trained):
     model = small_model()
     src = tmp_path / "src.npz"
-    fio.save(model, src, trainer=trained[1])
+    modelfile.save(model, src, trainer=trained[1])
     data = src.read_bytes()
     path = tmp_path / "cut.npz"
     # Every even length, and the last bytes one by one (the zip directory lives there).
     for cut in range(0, len(data), 2):
         path.write_bytes(data[:cut])
         with pytest.raises(ValueError) as info:
-            fio.read(path)
+            modelfile.read(path)
         assert str(path) in str(info.value)
     for cut in range(len(data) - 100, len(data)):
         path.write_bytes(data[:cut])
         with pytest.raises(ValueError):
-            fio.read(path)
+            modelfile.read(path)
 
 
 def test_fuzz_appended_and_inserted_bytes(tmp_path):
@@ -329,6 +329,43 @@ def test_a_trainer_seeded_with_a_generator_can_be_saved(tmp_path):
     model = small_model()
     trainer = fm.Trainer(model, loss="bce", seed=np.random.default_rng(0), epochs=1)
     model.save(tmp_path / "g.npz", trainer=trainer)
-    f = fio.read(tmp_path / "g.npz")
+    f = modelfile.read(tmp_path / "g.npz")
     assert f.trainer["seed"] is None and f.trainer["loss"] == "bce"
     np.testing.assert_array_equal(f.model.params, model.params)
+
+
+def test_the_public_names():
+    assert fm.ModelFileError is modelfile.ModelFileError and issubclass(fm.ModelFileError, ValueError)
+    assert fm.load is modelfile.load
+
+
+def test_checksum_is_the_one_the_file_stores(tmp_path):
+    model = small_model()
+    model.save(tmp_path / "m.npz")
+    header, params = header_of(tmp_path / "m.npz")
+    assert modelfile.checksum(header, params) == header["sha256"]
+    assert modelfile.checksum(header, params + 1.0) != header["sha256"]
+
+
+def _module_imports():
+    """{module: the fastmlp modules it imports at module level}, from the source."""
+    import ast
+    package = os.path.dirname(fm.__file__)
+    graph = {}
+    for file in sorted(os.listdir(package)):
+        if file.endswith(".py") and file != "__init__.py":
+            tree = ast.parse(open(os.path.join(package, file), encoding="utf-8").read())
+            graph[file[:-3]] = {node.module.split(".")[0] for node in tree.body
+                                if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module}
+    return graph
+
+
+def test_model_files_build_on_the_model_not_the_other_way_round():
+    graph = _module_imports()
+    assert {"model", "layers", "trainer"} <= graph["modelfile"]
+    assert not any("modelfile" in graph[name] for name in ("model", "layers", "trainer", "validation"))
+    # No module imports another at module level that (in turn) imports it.
+    def reaches(start, goal, seen=()):
+        return any(dep == goal or (dep not in seen and reaches(dep, goal, seen + (dep,)))
+                   for dep in graph.get(start, ()))
+    assert [name for name in graph if reaches(name, name)] == []
