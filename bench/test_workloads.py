@@ -87,7 +87,7 @@ def _engine_args(wl, epochs):
     opt = trainer.optimizer
     opt.init_state(model.n_params, model.dtype)
     # no sparse input, no sample weights, samples in their order
-    return (model.params, model.grads, model.layout, X, None, None, None, Y, None, None,
+    return (model.params, model.grads, model.layout, trainer.loss.kind, X, None, None, None, Y, None, None,
             np.zeros((0, X.shape[0])), settings, opt.first_moment, opt.second_moment, opt.step,
             np.empty(epochs), np.zeros(2, dtype=np.int64))
 

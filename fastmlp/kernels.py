@@ -33,6 +33,7 @@ from numba.extending import overload
 LINEAR, RELU, SIGMOID, TANH, IDENTITY, SOFTMAX, EXP = 0, 1, 2, 3, 4, 5, 6
 # Losses.
 MSE, HALF_MSE, BCE, CROSS_ENTROPY, POISSON = 0, 1, 2, 3, 4
+LOSS_KINDS = (MSE, HALF_MSE, BCE, CROSS_ENTROPY, POISSON)
 # Optimizers.
 OPT_SGD, OPT_ADAM = 0, 1
 # Layout columns.
@@ -44,7 +45,6 @@ LAYOUT_COLS = 5
 # are fixed (int, float, bool: build it with `engine_settings`), since any
 # other type, np.float32 for lr say, would compile a new specialisation.
 EngineSettings = collections.namedtuple("EngineSettings", [
-    "loss",            # int: MSE, HALF_MSE, BCE, CROSS_ENTROPY or POISSON
     "batch",           # int >= 1: samples per update (clipped to the data)
     "optimizer",       # int: OPT_SGD or OPT_ADAM
     "lr",              # float: learning rate
@@ -62,12 +62,12 @@ EngineSettings = collections.namedtuple("EngineSettings", [
 ])
 
 
-def engine_settings(loss, batch, optimizer, lr, momentum=0.0, nesterov=False, beta_1=0.9, beta_2=0.999,
+def engine_settings(batch, optimizer, lr, momentum=0.0, nesterov=False, beta_1=0.9, beta_2=0.999,
                     adam_epsilon=1e-8, alpha=0.0, clip_epsilon=1e-7, shuffle=False, target_loss=None,
                     per_sample=False):
     """The EngineSettings record with every field of its one type, for
     already-checked values (fastmlp.Trainer.engine_settings checks them)."""
-    return EngineSettings(int(loss), int(batch), int(optimizer), float(lr), float(momentum), bool(nesterov),
+    return EngineSettings(int(batch), int(optimizer), float(lr), float(momentum), bool(nesterov),
                           float(beta_1), float(beta_2), float(adam_epsilon), float(alpha), float(clip_epsilon),
                           bool(shuffle), 0.0 if target_loss is None else float(target_loss),
                           target_loss is not None, bool(per_sample))
@@ -1072,26 +1072,118 @@ def softmax_cross_entropy_weighted_sum(z, y, w):
     return s
 
 
-@_jit(inline="always")
-def loss_weighted_sum(loss, fused, z, pred, y, eps, w):
+# The loss dispatch. A loss is a compile-time constant of the code that uses
+# it (numba.literally in the functions called from Python): loss_terms picks
+# that loss's kernels when the caller is compiled, so an engine holds the
+# code of its own loss only, and the engine a first run compiles is a fifth
+# of what it would be with every loss in it. This table is the one place
+# where a loss's kernels are named.
+
+def _loss_impls(kind):
+    """The implementations of loss_value, loss_gradient and
+    loss_weighted_value for the loss `kind`."""
+    if kind == MSE:
+        return (lambda loss, fused, z, p, y, eps: mse_forward(p, y),
+                lambda loss, fused, p, y, eps, d: mse_backward(p, y, d),
+                lambda loss, fused, z, p, y, eps, w: _weighted_sum2(_squared_error, p, y, 0.0, w))
+    if kind == HALF_MSE:
+        return (lambda loss, fused, z, p, y, eps: half_mse_forward(p, y),
+                lambda loss, fused, p, y, eps, d: half_mse_backward(p, y, d),
+                lambda loss, fused, z, p, y, eps, w: _weighted_sum2(_half_squared_error, p, y, 0.0, w))
+    if kind == BCE:
+        return (lambda loss, fused, z, p, y, eps: bce_logits_forward(z, y) if fused else bce_forward(p, y, eps),
+                _bce_gradient,
+                lambda loss, fused, z, p, y, eps, w: (_weighted_sum2(_bce_logits_element, z, y, 0.0, w) if fused
+                                                      else _weighted_sum2(_bce_element, p, y, eps, w)))
+    if kind == POISSON:
+        return (lambda loss, fused, z, p, y, eps: (poisson_logits_forward(z, y) if fused
+                                                   else poisson_forward(p, y, eps)),
+                _poisson_gradient,
+                lambda loss, fused, z, p, y, eps, w: (_weighted_sum2(_poisson_logits_element, z, y, 0.0, w)
+                                                      if fused else _weighted_sum2(_poisson_element, p, y, eps, w)))
+    if kind == CROSS_ENTROPY:
+        return (lambda loss, fused, z, p, y, eps: (softmax_cross_entropy_forward(z, y) if fused
+                                                   else cross_entropy_forward(p, y, eps)),
+                _cross_entropy_gradient,
+                lambda loss, fused, z, p, y, eps, w: (softmax_cross_entropy_weighted_sum(z, y, w) if fused
+                                                      else cross_entropy_weighted_sum(p, y, eps, w)))
+    raise ValueError(f"unknown loss kind {kind}")
+
+
+def _bce_gradient(loss, fused, p, y, eps, d):
+    if fused:
+        bce_logits_backward(p, y, d)
+    else:
+        bce_backward(p, y, eps, d)
+
+
+def _poisson_gradient(loss, fused, p, y, eps, d):
+    if fused:
+        poisson_logits_backward(p, y, d)
+    else:
+        poisson_backward(p, y, eps, d)
+
+
+def _cross_entropy_gradient(loss, fused, p, y, eps, d):
+    if fused:
+        softmax_cross_entropy_backward(p, y, d)
+    else:
+        cross_entropy_backward(p, y, eps, d)
+
+
+def loss_value(loss, fused, z, p, y, eps):
+    """The loss (float64) of outputs p (n, k) against y (n, k); from the
+    logits z (n, k) when fused (Sigmoid + bce, Softmax + cross-entropy, Exp +
+    poisson: the stable form). loss must be a compile-time constant."""
+
+
+def loss_gradient(loss, fused, p, y, eps, d):
+    """d (n, k) = d loss / d p, or d loss / d logits when fused."""
+
+
+def loss_weighted_value(loss, fused, z, p, y, eps, w):
+    """sum_i w[i] * (the loss of sample i summed over its k outputs), float64,
+    for sample weights w (n,)."""
+
+
+# Made once: numba compiles an implementation once per function object, and
+# typing asks for it many times.
+_LOSS_IMPLS = {kind: _loss_impls(kind) for kind in LOSS_KINDS}
+
+
+def _loss_impl(stub, which, loss):
+    """The implementation of `stub` for the loss type `loss` (a literal int)."""
+    if isinstance(loss, types.IntegerLiteral) and loss.literal_value in _LOSS_IMPLS:
+        return _LOSS_IMPLS[loss.literal_value][which]
+    raise numba.errors.TypingError(f"{stub.__name__}: the loss must be a compile-time constant "
+                                   f"(numba.literally); got {loss}")
+
+
+_LOSS_OPTS = dict(prefer_literal=True, jit_options=dict(nogil=True, error_model="numpy"))
+
+
+@overload(loss_value, **_LOSS_OPTS)
+def _loss_value_typed(loss, fused, z, p, y, eps):
+    return _loss_impl(loss_value, 0, loss)
+
+
+@overload(loss_gradient, **_LOSS_OPTS)
+def _loss_gradient_typed(loss, fused, p, y, eps, d):
+    return _loss_impl(loss_gradient, 1, loss)
+
+
+@overload(loss_weighted_value, **_LOSS_OPTS)
+def _loss_weighted_value_typed(loss, fused, z, p, y, eps, w):
+    return _loss_impl(loss_weighted_value, 2, loss)
+
+
+@_jit
+def _loss_weighted_sum(loss, fused, z, pred, y, eps, w):
     """sum_i w[i] * (the loss of sample i summed over its k outputs), float64:
     z (n, k) the logits (used when fused: Sigmoid + bce, Softmax +
     cross-entropy, Exp + poisson), pred (n, k) the outputs, y (n, k), w (n,)."""
-    if fused:
-        if loss == BCE:
-            return _weighted_sum2(_bce_logits_element, z, y, 0.0, w)
-        if loss == POISSON:
-            return _weighted_sum2(_poisson_logits_element, z, y, 0.0, w)
-        return softmax_cross_entropy_weighted_sum(z, y, w)
-    if loss == MSE:
-        return _weighted_sum2(_squared_error, pred, y, 0.0, w)
-    if loss == HALF_MSE:
-        return _weighted_sum2(_half_squared_error, pred, y, 0.0, w)
-    if loss == BCE:
-        return _weighted_sum2(_bce_element, pred, y, eps, w)
-    if loss == POISSON:
-        return _weighted_sum2(_poisson_element, pred, y, eps, w)
-    return cross_entropy_weighted_sum(pred, y, eps, w)
+    numba.literally(loss)
+    return loss_weighted_value(loss, fused, z, pred, y, eps, w)
 
 
 @_jit(inline="always")
@@ -1108,33 +1200,18 @@ def scale_rows(d, w, c):
                 d[i, j] *= f
 
 
-@_jit(inline="always")
-def loss_forward(loss, pred, y, eps):
+@_jit
+def _loss_forward(loss, pred, y, eps):
     """Loss of model outputs pred (n, k) against y (n, k)."""
-    if loss == MSE:
-        return mse_forward(pred, y)
-    if loss == HALF_MSE:
-        return half_mse_forward(pred, y)
-    if loss == BCE:
-        return bce_forward(pred, y, eps)
-    if loss == POISSON:
-        return poisson_forward(pred, y, eps)
-    return cross_entropy_forward(pred, y, eps)
+    numba.literally(loss)
+    return loss_value(loss, False, pred, pred, y, eps)
 
 
-@_jit(inline="always")
-def loss_backward(loss, pred, y, eps, dpred):
+@_jit
+def _loss_backward(loss, pred, y, eps, dpred):
     """d loss / d pred (n, k) for outputs pred (n, k)."""
-    if loss == MSE:
-        mse_backward(pred, y, dpred)
-    elif loss == HALF_MSE:
-        half_mse_backward(pred, y, dpred)
-    elif loss == BCE:
-        bce_backward(pred, y, eps, dpred)
-    elif loss == POISSON:
-        poisson_backward(pred, y, eps, dpred)
-    else:
-        cross_entropy_backward(pred, y, eps, dpred)
+    numba.literally(loss)
+    loss_gradient(loss, False, pred, y, eps, dpred)
 
 
 # ---------------------------------------------------------------------------
@@ -1370,24 +1447,10 @@ def backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb
         total = _weight_sum(wb)
         # Elementwise losses average over the k outputs unless per_sample.
         per = total if (per_sample or loss == CROSS_ENTROPY) else total * k
-        value = loss_weighted_sum(loss, fused, xs[L - 1], p, yb, eps, wb) / per
-    if fused:  # loss and gradient from the logits
-        if loss == BCE:
-            if wb is None:
-                value = bce_logits_forward(xs[L - 1], yb)
-            bce_logits_backward(p, yb, dcur)
-        elif loss == POISSON:
-            if wb is None:
-                value = poisson_logits_forward(xs[L - 1], yb)
-            poisson_logits_backward(p, yb, dcur)
-        else:
-            if wb is None:
-                value = softmax_cross_entropy_forward(xs[L - 1], yb)
-            softmax_cross_entropy_backward(p, yb, dcur)
-    else:
-        if wb is None:
-            value = loss_forward(loss, p, yb, eps)
-        loss_backward(loss, p, yb, eps, dcur)
+        value = loss_weighted_value(loss, fused, xs[L - 1], p, yb, eps, wb) / per
+    if wb is None:
+        value = loss_value(loss, fused, xs[L - 1], p, yb, eps)
+    loss_gradient(loss, fused, p, yb, eps, dcur)
     if wb is not None:
         # The unweighted gradient is an average over the rows (and over the k
         # outputs unless per_sample): turn 1 / rows into w_i / S.
@@ -1516,12 +1579,13 @@ def predict_into(params, layout, X, indptr, indices, data, out, block):
 
 
 @_jit
-def loss_and_gradient(params, grads, layout, loss, X, indptr, indices, data, Y, W, eps, alpha, per_sample):
+def _loss_and_gradient(params, grads, layout, loss, X, indptr, indices, data, Y, W, eps, alpha, per_sample):
     """Full-batch loss (float64) and its gradient in grads, for X (n, d_in)
     or the CSR arrays indptr (n + 1,), indices, data of a sparse X (X then
     None; the three are None for a dense X), Y (n, k) and sample weights W
     (n,) float64 (None: unweighted; see backward_views). Used by L-BFGS and
     by gradient checks of the training path."""
+    numba.literally(loss)
     n = Y.shape[0]
     L = layout.shape[0]
     offsets = np.empty(L + 2, dtype=np.int64)
@@ -1578,12 +1642,13 @@ def _all_finite(a):
 
 
 @_jit
-def train_epochs(params, grads, layout, X, indptr, indices, data, Y, W, order_in, shuffle_u, settings,
-                 first_moment, second_moment, adam_step, epoch_loss, status):
+def _train_epochs(params, grads, layout, loss, X, indptr, indices, data, Y, W, order_in, shuffle_u, settings,
+                  first_moment, second_moment, adam_step, epoch_loss, status):
     """The fused training engine: len(epoch_loss) epochs of minibatch gradient
     descent in compiled code.
 
-    params, grads (P,); layout (L, 5); X (n, d_in), or None when the input
+    params, grads (P,); layout (L, 5); loss (MSE, ..., compiled in as a
+    constant: each loss has its own engine); X (n, d_in), or None when the input
     is sparse: the CSR arrays indptr (n + 1,), indices and data (all three
     None for a dense X), whose batches the first layer reads in place; Y (n,
     k); W (n,) float64 sample weights, or None for an unweighted run (see
@@ -1608,6 +1673,7 @@ def train_epochs(params, grads, layout, X, indptr, indices, data, Y, W, order_in
     sparse code under `indptr is not None`, and a dense, unweighted run
     compiles none of the sparse or weighted code.
     """
+    numba.literally(loss)
     n = Y.shape[0]
     k = Y.shape[1]
     L = layout.shape[0]
@@ -1620,7 +1686,6 @@ def train_epochs(params, grads, layout, X, indptr, indices, data, Y, W, order_in
     alpha = settings.alpha
     target = settings.target_loss
     clip_eps = settings.clip_epsilon
-    loss = settings.loss
     batch = min(max(settings.batch, 1), n)
     opt = settings.optimizer
     nesterov = settings.nesterov
@@ -1644,9 +1709,13 @@ def train_epochs(params, grads, layout, X, indptr, indices, data, Y, W, order_in
                                                    indptr is None)
     yb = ybuf.reshape((batch, k))
     tail_rows = n - (n - 1) // batch * batch
-    (tail_xs, tail_ws, tail_gws, tail_bs, tail_gbs, tail_douts,
-     tail_dxs) = layer_views(params, grads, layout, acts, d1, d2, tail_rows, start, indptr is None)
-    tail_yb = ybuf[0:tail_rows * k].reshape((tail_rows, k))
+    if tail_rows < batch:
+        (tail_xs, tail_ws, tail_gws, tail_bs, tail_gbs, tail_douts,
+         tail_dxs) = layer_views(params, grads, layout, acts, d1, d2, tail_rows, start, indptr is None)
+        tail_yb = ybuf[0:tail_rows * k].reshape((tail_rows, k))
+    else:  # no short batch: the tail views are never used
+        tail_xs, tail_ws, tail_gws, tail_bs, tail_gbs, tail_douts, tail_dxs = xs, ws, gws, bs, gbs, douts, dxs
+        tail_yb = yb
     wb = weight_buffer(W, batch)
     tail_wb = head(wb, tail_rows)
     if indptr is not None:
@@ -1760,3 +1829,95 @@ def train_epochs(params, grads, layout, X, indptr, indices, data, Y, W, order_in
         if has_target and mean < target:
             status[S_STOP] = STOP_TARGET
             return
+
+
+# ---------------------------------------------------------------------------
+# Entry points called from Python
+#
+# A loss is compiled into the code that uses it (see loss_value). numba
+# passes a literal value only between compiled functions: a Python call with
+# a literal argument (numba.literally) goes through the compiler on every
+# call. So each function above that takes a loss has one compiled entry per
+# loss, a closure over the loss kind (numba caches closures over plain
+# integers), and the Python function of the same name calls the entry of its
+# loss: a dictionary look-up, and each loss compiles when first used.
+# ---------------------------------------------------------------------------
+
+
+def _train_epochs_entry(loss):
+    @_jit
+    def train_epochs_for_loss(params, grads, layout, X, indptr, indices, data, Y, W, order_in, shuffle_u, settings,
+                              first_moment, second_moment, adam_step, epoch_loss, status):
+        _train_epochs(params, grads, layout, loss, X, indptr, indices, data, Y, W, order_in, shuffle_u, settings,
+                      first_moment, second_moment, adam_step, epoch_loss, status)
+    return train_epochs_for_loss
+
+
+def _loss_and_gradient_entry(loss):
+    @_jit
+    def loss_and_gradient_for_loss(params, grads, layout, X, indptr, indices, data, Y, W, eps, alpha, per_sample):
+        return _loss_and_gradient(params, grads, layout, loss, X, indptr, indices, data, Y, W, eps, alpha,
+                                  per_sample)
+    return loss_and_gradient_for_loss
+
+
+def _loss_forward_entry(loss):
+    @_jit
+    def loss_forward_for_loss(pred, y, eps):
+        return _loss_forward(loss, pred, y, eps)
+    return loss_forward_for_loss
+
+
+def _loss_backward_entry(loss):
+    @_jit
+    def loss_backward_for_loss(pred, y, eps, dpred):
+        _loss_backward(loss, pred, y, eps, dpred)
+    return loss_backward_for_loss
+
+
+def _loss_weighted_sum_entry(loss):
+    @_jit
+    def loss_weighted_sum_for_loss(fused, z, pred, y, eps, w):
+        return _loss_weighted_sum(loss, fused, z, pred, y, eps, w)
+    return loss_weighted_sum_for_loss
+
+
+ENTRIES = {name: {kind: make(kind) for kind in LOSS_KINDS} for name, make in (
+    ("train_epochs", _train_epochs_entry), ("loss_and_gradient", _loss_and_gradient_entry),
+    ("loss_forward", _loss_forward_entry), ("loss_backward", _loss_backward_entry),
+    ("loss_weighted_sum", _loss_weighted_sum_entry))}
+_TRAIN_EPOCHS = ENTRIES["train_epochs"]
+_LOSS_AND_GRADIENT = ENTRIES["loss_and_gradient"]
+_LOSS_FORWARD = ENTRIES["loss_forward"]
+_LOSS_BACKWARD = ENTRIES["loss_backward"]
+_LOSS_WEIGHTED_SUM = ENTRIES["loss_weighted_sum"]
+
+
+def train_epochs(params, grads, layout, loss, X, indptr, indices, data, Y, W, order_in, shuffle_u, settings,
+                 first_moment, second_moment, adam_step, epoch_loss, status):
+    """The fused training engine for the loss `loss` (MSE, ...): see
+    _train_epochs for the arguments."""
+    _TRAIN_EPOCHS[loss](params, grads, layout, X, indptr, indices, data, Y, W, order_in, shuffle_u, settings,
+                        first_moment, second_moment, adam_step, epoch_loss, status)
+
+
+def loss_and_gradient(params, grads, layout, loss, X, indptr, indices, data, Y, W, eps, alpha, per_sample):
+    """Full-batch loss and gradient (see _loss_and_gradient)."""
+    return _LOSS_AND_GRADIENT[loss](params, grads, layout, X, indptr, indices, data, Y, W, eps, alpha, per_sample)
+
+
+def loss_forward(loss, pred, y, eps):
+    """Loss (float64) of model outputs pred (n, k) against y (n, k)."""
+    return _LOSS_FORWARD[loss](pred, y, eps)
+
+
+def loss_backward(loss, pred, y, eps, dpred):
+    """dpred (n, k) = d loss / d pred for outputs pred (n, k)."""
+    _LOSS_BACKWARD[loss](pred, y, eps, dpred)
+
+
+def loss_weighted_sum(loss, fused, z, pred, y, eps, w):
+    """sum_i w[i] * (the loss of sample i summed over its k outputs), float64:
+    z (n, k) the logits (used when fused), pred (n, k) the outputs, y (n, k),
+    w (n,)."""
+    return _LOSS_WEIGHTED_SUM[loss](fused, z, pred, y, eps, w)

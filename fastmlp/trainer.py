@@ -26,8 +26,8 @@ from .model import PREDICT_BLOCK, Model, engine_weights, input_arrays
 from .optim import get_optimizer
 from .preprocessing import Standardizer
 from .tasks import Scorer, labels_of, metric_name, model_task
-from .validation import (SparseRows, _describe, as_sample_weight, check_bool, check_class_weight, check_float,
-                         check_int, check_seed, class_sample_weight)
+from .validation import (SparseRows, as_sample_weight, check_bool, check_class_weight, check_float,
+                         check_int, check_seed, class_sample_weight, describe)
 
 CHUNK_SECONDS = 0.05
 MAX_DRAWS = 1 << 20  # shuffle draws held at once: 8 MB
@@ -298,7 +298,7 @@ class Trainer:
                           UserWarning, stacklevel=3)
             batch = n
         shuffle = self.shuffle and batch < n
-        settings = K.engine_settings(loss=self.loss.kind, batch=batch, alpha=self.alpha,
+        settings = K.engine_settings(batch=batch, alpha=self.alpha,
                                      clip_epsilon=self.loss.clip_eps(self.model.dtype), shuffle=shuffle,
                                      target_loss=self.target_loss, per_sample=self.per_sample,
                                      **self.optimizer.engine_fields())
@@ -309,7 +309,7 @@ class Trainer:
         model, opt = self.model, self.optimizer
         opt.init_state(model.n_params, model.dtype)
         Xd, indptr, indices, data = input_arrays(X, model.dtype)
-        K.train_epochs(model.params, model.grads, model.layout, Xd, indptr, indices, data, Y, engine_weights(W),
+        K.train_epochs(model.params, model.grads, model.layout, self.loss.kind, Xd, indptr, indices, data, Y, engine_weights(W),
                        None if order is None or order.shape[0] == 0 else order, draws, settings,
                        opt.first_moment, opt.second_moment, opt.step, epoch_loss, status)
 
@@ -411,7 +411,7 @@ class Trainer:
     def _validation_data(self, validation_data):
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError(f"The 'validation_data' parameter must be a pair (X_val, y_val). Got "
-                            f"{_describe(validation_data)}.")
+                            f"{describe(validation_data)}.")
         Xv = self.model.check_input(validation_data[0], "validation_data[0]", accept_sparse=True)
         Yv = self.model.check_target(validation_data[1], Xv.shape[0], loss=self.loss.name,
                                      name="validation_data[1]")

@@ -53,7 +53,6 @@ def describe(value):
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-_describe = describe   # the name trainer.py imports
 
 
 def check_dtype(dtype, name="dtype"):

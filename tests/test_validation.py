@@ -535,13 +535,15 @@ FILE_CASES = [
 
 @pytest.fixture
 def tripwire(monkeypatch):
-    """Replace every compiled kernel by a function that fails the test if called."""
+    """Replace every compiled kernel, and every Python entry to the compiled
+    per-loss functions (kernels.ENTRIES), by a function that fails the test
+    if called."""
     def make(name):
         def tripped(*args, **kwargs):
             raise AssertionError(f"compiled kernel {name} was called before validation finished")
         return tripped
     for name in dir(K):
-        if hasattr(getattr(K, name), "signatures"):
+        if hasattr(getattr(K, name), "signatures") or name in K.ENTRIES:
             monkeypatch.setattr(K, name, make(name))
 
 

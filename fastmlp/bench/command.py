@@ -2,7 +2,6 @@
 
 import argparse
 import json
-import os
 import sys
 
 import numpy as np
@@ -113,15 +112,13 @@ def main(argv=None):
 
 def _plot_path(path):
     """Refuse a --plot path that cannot be written, before anything runs."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise _UsageError("--plot needs matplotlib: pip install 'fastmlp[plot]'.") from None
-    if os.path.isdir(path):
-        raise _UsageError(f"--plot {path} is a directory; expected an image file name like bench.png.")
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise _UsageError(f"--plot {path}: the directory {directory} does not exist.")
+    from ..plot import image_formats
+    from ..validation import check_file_type, missing_dependency, writable_file
+    formats = image_formats()
+    if formats is None:
+        raise _UsageError(str(missing_dependency("--plot", "matplotlib", "plot")))
+    check_file_type(writable_file(path, "--plot", expected="an image file name like bench.png"), "--plot",
+                    formats, what="images")
 
 
 def _json_default(obj):

@@ -97,7 +97,7 @@ def first_call_seconds(dtype=np.float32):
     model.predict(X)
     seconds = time.perf_counter() - t0
     hits = misses = 0
-    for fn in (K.train_epochs, K.predict_into):
+    for fn in (K.ENTRIES["train_epochs"][K.MSE], K.predict_into):  # the compiled functions of the mse fit
         stats = getattr(fn, "stats", None)
         if stats is not None:
             hits += sum(stats.cache_hits.values())
