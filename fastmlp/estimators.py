@@ -49,6 +49,7 @@ except ImportError:  # pragma: no cover - older scikit-learn
         return estimator._validate_data(X, y, **kwargs)
 
 from . import kernels as K
+from .init import Xavier
 from .layers import Linear
 from .model import MLP
 from .trainer import Trainer, TrainingDiverged
@@ -166,12 +167,10 @@ class _BaseMLP(BaseEstimator):
         output, _ = _OUTPUTS[self.out_activation_]
         model = MLP(layer_units, activation=_ACTIVATIONS[self.activation], output=output,
                     dtype=dtype, init="zeros")
-        factor = 2.0 if self.activation == "logistic" else 6.0
-        for layer in [l for l in model.layers if isinstance(l, Linear)]:
-            fan_in, fan_out = layer.in_features, layer.out_features
-            bound = np.sqrt(factor / (fan_in + fan_out))
-            layer.weight[...] = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
-            layer.bias[...] = self._random_state.uniform(-bound, bound, fan_out)
+        init = Xavier.sklearn(logistic=self.activation == "logistic")
+        for layer in model.layers:
+            if isinstance(layer, Linear):
+                layer.initialise(self._random_state, init)
         return model
 
     def _initialize(self, Y, layer_units, dtype):

@@ -303,6 +303,8 @@ OTHER_CASES = [
     ("dtype-nonsense", lambda: fm.MLP([2, 1], dtype="banana"), TypeError, ["float32 or float64", "'banana'"]),
     ("model-seed", lambda: fm.MLP([2, 1], seed="x"), TypeError, ["'seed'", "'x'"]),
     ("init-argument", lambda: fm.init.get("normal", std=-1), ValueError, ["'std'", "> 0", "-1"]),
+    ("xavier-factor", lambda: fm.init.Xavier(factor=0), ValueError, ["'factor'", "> 0", "0"]),
+    ("xavier-uniform-bias", lambda: fm.init.Xavier(uniform_bias="yes"), TypeError, ["'uniform_bias'", "'yes'"]),
     # call order
     ("backward-before-forward", lambda: binary().backward(np.zeros((4, 1))), RuntimeError,
      ["backward()", "before forward()"]),
