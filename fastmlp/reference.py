@@ -2,7 +2,9 @@
 and the "numpy reference" peer of the benchmarks.
 
 Written independently of ``fastmlp.kernels``: vectorised numpy, one small
-function per operation, no shared code with the compiled path.
+function per operation, no shared code with the compiled path. It shares
+the engine's decisions only: where probabilities are clipped
+(``losses.clip_epsilon``, by the dtype computed in).
 
 >>> import numpy as np, fastmlp as fm
 >>> net = fm.reference.Net.from_model(fm.MLP([2, 3, 1], seed=0))
@@ -11,6 +13,8 @@ function per operation, no shared code with the compiled path.
 """
 
 import numpy as np
+
+from .losses import clip_epsilon
 
 
 def _sigmoid(z):
@@ -48,6 +52,15 @@ def _average(values, weights):
     return float(np.sum(weights * values) / np.sum(weights))
 
 
+def _clip(p, upper=True):
+    """Probabilities p clipped as the engine clips them: at the bound of p's
+    dtype (losses.clip_epsilon), in float64 arithmetic (so that 1 - p is the
+    bound itself also for float32 p). `upper` False: below only."""
+    c = clip_epsilon(p.dtype)
+    p = p.astype(np.float64)
+    return np.clip(p, c, 1 - c) if upper else np.maximum(p, c)
+
+
 def _elements(name, out, y, logits):
     """The loss of each element (n, k): its sum over a row is that sample's loss."""
     if name == "mse":
@@ -58,18 +71,21 @@ def _elements(name, out, y, logits):
         if logits is not None:
             z = logits
             return np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
-        p = np.clip(out, 1e-15, 1 - 1e-15)
+        p = _clip(out)
         return -(y * np.log(p) + (1 - y) * np.log(1 - p))
     if name == "cross_entropy":
         if logits is not None:
             m = logits.max(axis=1, keepdims=True)
             lse = m + np.log(np.exp(logits - m).sum(axis=1, keepdims=True))
             return y * (lse - logits)
-        return -y * np.log(np.maximum(out, 1e-15))
+        return -y * np.log(_clip(out, upper=False))
     if name == "poisson":
         # scikit-learn's xlogy(y, y / mu) - y + mu, with log(mu) = z when the logits are known
-        log_mu = logits if logits is not None else np.log(np.maximum(out, 1e-15))
-        mu = np.exp(logits) if logits is not None else np.maximum(out, 1e-15)
+        if logits is not None:
+            log_mu, mu = logits, np.exp(logits)
+        else:
+            mu = _clip(out, upper=False)
+            log_mu = np.log(mu)
         return _xlogx(y) - y * log_mu - y + mu
     raise ValueError(f"unknown loss {name!r}")
 
@@ -93,12 +109,12 @@ def loss_grad(name, out, y, sample_weight=None, per_sample=False):
     elif name == "half_mse":
         g = out - y
     elif name == "bce":
-        p = np.clip(out, 1e-15, 1 - 1e-15)
+        p = _clip(out)
         g = (p - y) / (p * (1 - p))
     elif name == "cross_entropy":
-        g = -y / np.maximum(out, 1e-15)
+        g = -y / _clip(out, upper=False)
     elif name == "poisson":
-        g = 1.0 - y / np.maximum(out, 1e-15)
+        g = 1.0 - y / _clip(out, upper=False)
     else:
         raise ValueError(f"unknown loss {name!r}")
     return g * _sample_scale(name, n, k, sample_weight, per_sample)
