@@ -51,6 +51,7 @@ except ImportError:  # pragma: no cover - older scikit-learn
 from . import kernels as K
 from .init import Xavier
 from .layers import Linear
+from .losses import l2_penalty, weight_total
 from .model import MLP
 from .trainer import Trainer, TrainingDiverged
 from .validation import SparseRows, as_sample_weight, as_sparse_rows, check_dtype, is_sparse
@@ -199,22 +200,32 @@ class _BaseMLP(BaseEstimator):
     def _loss_name(self):
         return _OUTPUTS[self.out_activation_][1]
 
+    def _mean_over_outputs(self):
+        """Whether scikit-learn's reported loss differs from the engine's: it
+        reports a multi-output squared error as the mean over the outputs,
+        while its gradient (and the engine's loss, per_sample) sums over them."""
+        return self._loss_name == "half_mse" and self.n_outputs_ > 1
+
     def _split_penalty(self):
-        """scikit-learn reports a multi-output squared error as the mean over
-        outputs while its gradient (and the engine's per-sample loss) sums over
-        them; with alpha > 0 the penalty cannot be told apart from an epoch's
-        mean, so each batch then runs as its own engine call."""
-        return self._loss_name == "half_mse" and self.n_outputs_ > 1 and self.alpha > 0
+        """With alpha > 0 the L2 penalty, which scikit-learn does not average
+        over the outputs, cannot be told apart from an epoch's mean loss, so
+        each batch then runs as its own engine call."""
+        return self._mean_over_outputs() and self.alpha > 0
 
-    def _penalty(self, total):
-        """The L2 term over a batch whose rows (or weights) sum to `total`."""
-        sq = sum(float(np.dot(w.ravel(), w.ravel())) for w in self.coefs_)
-        return 0.5 * self.alpha * sq / total
+    def _batch_penalty(self, W, rows):
+        """The L2 penalty the engine adds to the loss of a batch of `rows`
+        samples with weights W (empty: unweighted), at the current weights."""
+        return l2_penalty(self.coefs_, self.alpha, weight_total(W, rows))
 
-    @staticmethod
-    def _weight_total(W, rows):
-        """The batch's weight sum (its rows when unweighted), as the penalty divides by."""
-        return rows if W.shape[0] == 0 else float(W.sum())
+    def _reported_loss(self, engine_loss, penalty=0.0):
+        """scikit-learn's loss_ for the engine's loss (a float, or an array of
+        epoch losses without a penalty) of the same samples and weights; penalty:
+        the L2 term inside engine_loss (_batch_penalty before the update).
+        The engine returns the error and the penalty summed, so the penalty is
+        taken out to average the error alone over the outputs."""
+        if not self._mean_over_outputs():
+            return engine_loss
+        return (engine_loss - penalty) / self.n_outputs_ + penalty
 
     # -- fitting --------------------------------------------------------------------
     def _fit(self, X, y, sample_weight=None, incremental=False):
@@ -290,7 +301,6 @@ class _BaseMLP(BaseEstimator):
         """Train `epochs` epochs over X, Y (weights W) in their order, or in
         `order` (one epoch; sparse X, which is not copied to shuffle it).
         Returns (the epoch losses in scikit-learn's convention, interrupted?)."""
-        scale = 1.0 / self.n_outputs_ if self._loss_name == "half_mse" else 1.0
         if self._split_penalty():
             n, batch = X.shape[0], tr.batch_size
             total = 0.0
@@ -304,15 +314,16 @@ class _BaseMLP(BaseEstimator):
                     else:
                         Xb = X[idx]
                     Wb = W[idx] if W.shape[0] else W
-                    pen = self._penalty(self._weight_total(Wb, rows))
+                    penalty = self._batch_penalty(Wb, rows)
                     tr.batch_size = rows
                     value = self._one_epoch(tr, Xb, np.ascontiguousarray(Y[idx]), np.ascontiguousarray(Wb))
-                    total += ((value - pen) * scale + pen) * rows
+                    total += self._reported_loss(value, penalty) * rows
             finally:
                 tr.batch_size = batch
             return np.array([total / n]), False
         if epochs == 1:
-            return np.array([self._one_epoch(tr, X, Y, W, _NO_ORDER if order is None else order) * scale]), False
+            value = self._one_epoch(tr, X, Y, W, _NO_ORDER if order is None else order)
+            return np.array([self._reported_loss(value)]), False
         # Several epochs: Trainer.fit runs them in ~50 ms chunks and answers Ctrl-C in between.
         interrupted = False
         try:
@@ -322,7 +333,7 @@ class _BaseMLP(BaseEstimator):
             interrupted = True
         except TrainingDiverged:
             raise _Diverged() from None
-        return history.loss * scale, interrupted
+        return self._reported_loss(history.loss), interrupted
 
     def _chunk(self, shuffled, early_stopping):
         """How many epochs may run in one engine call: as many as cannot change
@@ -515,17 +526,13 @@ class _BaseMLP(BaseEstimator):
         order = np.concatenate([np.arange(r[K.L_W], r[K.L_W] + r[K.L_IN] * r[K.L_OUT]) for r in linear]
                                + [np.arange(r[K.L_B], r[K.L_B] + r[K.L_OUT]) for r in linear])
         loss, alpha = self._loss_name, float(self.alpha)
-        n, k = X.shape[0], self.n_outputs_
-        split = loss == "half_mse" and k > 1
         weights = W if W.shape[0] else None
         X = self._engine_input(X)
 
         def fun(x):
             model.params[order] = x
             value = model.loss_and_gradient(X, Y, loss, alpha=alpha, per_sample=True, sample_weight=weights)
-            if split:  # scikit-learn's reported squared error is a mean over the outputs
-                pen = self._penalty(self._weight_total(W, n))
-                value = (value - pen) / k + pen
+            value = self._reported_loss(value, self._batch_penalty(W, X.shape[0]))
             return value, model.grads[order].astype(np.float64)
 
         iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1

@@ -38,6 +38,28 @@ def clip_epsilon(dtype):
     The one home of this choice: the engine gets it through Loss, the numpy
     reference (fastmlp.reference) and the log-loss metric import it."""
     return 1e-7 if np.dtype(dtype) == np.float32 else 1e-15
+
+
+def weight_total(sample_weight, rows):
+    """What a batch's gradient and L2 penalty are divided by (scikit-learn's
+    convention): the sum of its sample weights, or its number of rows when
+    unweighted (sample_weight None, or empty as the engine takes it)."""
+    if sample_weight is None or len(sample_weight) == 0:
+        return rows
+    return float(np.sum(sample_weight))
+
+
+def l2_penalty(weight_matrices, alpha, total):
+    """scikit-learn's L2 term of a batch: alpha / 2 * sum ||W||^2 over the
+    weight matrices (biases are not penalised) / total, the batch's
+    weight_total. Summed as scikit-learn sums it (one dot product per
+    flattened matrix), so that the estimators report its numbers. The
+    compiled engine adds the same term to its loss (kernels.backward_views)."""
+    squares = 0.0
+    for w in weight_matrices:
+        flat = np.ravel(w)
+        squares += float(np.dot(flat, flat))
+    return 0.5 * alpha * squares / total
 _KINDS = {"mse": K.MSE, "half_mse": K.HALF_MSE, "bce": K.BCE, "cross_entropy": K.CROSS_ENTROPY,
           "poisson": K.POISSON}
 ALIASES = {"binary_crossentropy": "bce", "log_loss": "bce", "categorical_crossentropy": "cross_entropy",

@@ -3,8 +3,9 @@ and the "numpy reference" peer of the benchmarks.
 
 Written independently of ``fastmlp.kernels``: vectorised numpy, one small
 function per operation, no shared code with the compiled path. It shares
-the engine's decisions only: where probabilities are clipped
-(``losses.clip_epsilon``, by the dtype computed in).
+two numpy definitions with the estimators: where probabilities are clipped
+(``losses.clip_epsilon``, by the dtype computed in) and the L2 penalty
+(``losses.l2_penalty``), which the kernels compute on their own.
 
 >>> import numpy as np, fastmlp as fm
 >>> net = fm.reference.Net.from_model(fm.MLP([2, 3, 1], seed=0))
@@ -14,7 +15,7 @@ the engine's decisions only: where probabilities are clipped
 
 import numpy as np
 
-from .losses import clip_epsilon
+from .losses import clip_epsilon, l2_penalty, weight_total
 
 
 def _sigmoid(z):
@@ -194,11 +195,9 @@ class Net:
         return value + self._penalty(alpha, X.shape[0], sample_weight)
 
     def _penalty(self, alpha, n, sample_weight):
-        """scikit-learn's L2 term: alpha / 2 * ||W||^2 over the batch's rows
-        (or weight sum)."""
-        total = n if sample_weight is None else float(np.sum(sample_weight))
-        sq = sum(float(np.sum(layer[1] ** 2)) for layer in self.layers if layer[0] == "linear")
-        return 0.5 * alpha * sq / total
+        """scikit-learn's L2 term over the batch (losses.l2_penalty)."""
+        matrices = [layer[1] for layer in self.layers if layer[0] == "linear"]
+        return l2_penalty(matrices, alpha, weight_total(sample_weight, n))
 
     def gradients(self, X, y, loss, sample_weight=None, per_sample=False, alpha=0.0):
         """(loss value, list of gradients aligned with weights()). With
@@ -216,7 +215,7 @@ class Net:
             value = loss_value(loss, out, y, None, sample_weight, per_sample)
             g = loss_grad(loss, out, y, sample_weight, per_sample)
         value += self._penalty(alpha, n, sample_weight)
-        total = n if sample_weight is None else float(np.sum(sample_weight))
+        total = weight_total(sample_weight, n)
         grads = {}
         for i in range(start, -1, -1):
             layer = self.layers[i]

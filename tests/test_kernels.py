@@ -169,6 +169,25 @@ def test_clipped_probabilities_agree_with_the_reference(name, dtype):
         assert value == pytest.approx(bound[name], rel=rtol)
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_l2_penalty_is_the_engines(weighted):
+    """losses.l2_penalty (the estimators' and the reference's) is the term the
+    compiled loss adds: alpha / 2 * sum ||W||^2 over the weight matrices (not
+    the biases) / the rows or the weight sum."""
+    rng = np.random.default_rng(3)
+    model = fm.Model([fm.Linear(3, 5), fm.Tanh(), fm.Linear(5, 2)], dtype=np.float64, seed=2)
+    X, y = rng.normal(size=(7, 3)), rng.normal(size=(7, 2))
+    sw = rng.uniform(0, 2, size=7) if weighted else None
+    with_penalty = model.loss_and_gradient(X, y, "half_mse", alpha=0.3, sample_weight=sw)
+    without = model.loss_and_gradient(X, y, "half_mse", alpha=0.0, sample_weight=sw)
+    total = fm.losses.weight_total(sw, 7)
+    assert total == (7 if sw is None else pytest.approx(sw.sum(), rel=1e-15))
+    penalty = fm.losses.l2_penalty([model.layers[0].weight, model.layers[2].weight], 0.3, total)
+    squares = np.sum(model.layers[0].weight ** 2) + np.sum(model.layers[2].weight ** 2)
+    assert penalty == pytest.approx(0.15 * squares / total, rel=1e-14)
+    assert with_penalty - without == pytest.approx(penalty, rel=1e-12)
+
+
 @pytest.mark.parametrize("loss,output,k", [("bce", fm.Sigmoid, 1), ("bce", fm.Sigmoid, 3),
                                            ("cross_entropy", fm.Softmax, 4), ("poisson", fm.Exp, 1),
                                            ("poisson", fm.Exp, 3),
