@@ -212,10 +212,10 @@ class _BaseMLP(BaseEstimator):
         each batch then runs as its own engine call."""
         return self._mean_over_outputs() and self.alpha > 0
 
-    def _batch_penalty(self, W, rows):
-        """The L2 penalty the engine adds to the loss of a batch of `rows`
+    def _batch_penalty(self, W, n_rows):
+        """The L2 penalty the engine adds to the loss of a batch of `n_rows`
         samples with weights W (empty: unweighted), at the current weights."""
-        return l2_penalty(self.coefs_, self.alpha, weight_total(W, rows))
+        return l2_penalty(self.coefs_, self.alpha, weight_total(W, n_rows))
 
     def _reported_loss(self, engine_loss, penalty=0.0):
         """scikit-learn's loss_ for the engine's loss (a float, or an array of
@@ -231,11 +231,11 @@ class _BaseMLP(BaseEstimator):
     def _fit(self, X, y, sample_weight=None, incremental=False):
         hidden = self._hidden_sizes()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
-        X, Y, class_sw = self._validate_input(X, y, incremental, reset=first_pass,
+        X, Y, class_weights = self._validate_input(X, y, incremental, reset=first_pass,
                                               dtype=self._fit_dtype(first_pass))
         W = as_sample_weight(sample_weight, X.shape[0])
-        if class_sw is not None:
-            W = class_sw if W is None else W * class_sw
+        if class_weights is not None:
+            W = class_weights if W is None else W * class_weights
             if not W.any():
                 raise ValueError("Sample weights must contain at least one non-zero number (sample_weight "
                                  "times the class weights is all zero).")
@@ -286,50 +286,52 @@ class _BaseMLP(BaseEstimator):
                        beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
                        alpha=self.alpha, per_sample=True)
 
-    def _one_epoch(self, tr, X, Y, W, order=_NO_ORDER):
+    def _one_epoch(self, trainer, X, Y, W, order=_NO_ORDER):
         """One epoch over X, Y (validated, in the model's dtype, in order, or
         in `order`) with sample weights W (empty: unweighted) as a single
         engine call, with the Trainer's settings and optimizer state
         (Trainer.run_epochs: no per-call checks and bookkeeping, which cost as
-        much as the epoch itself on small data). Returns the per-sample loss."""
+        much as the epoch itself on small data). Returns the engine's loss
+        (per_sample: summed over the outputs)."""
         try:
-            return float(tr.run_epochs(X, Y, 1, W, order)[0])
+            return float(trainer.run_epochs(X, Y, 1, W, order)[0])
         except TrainingDiverged:
             raise _Diverged() from None
 
-    def _run_epochs(self, tr, X, Y, W, epochs, order=None):
+    def _run_epochs(self, trainer, X, Y, W, epochs, order=None):
         """Train `epochs` epochs over X, Y (weights W) in their order, or in
         `order` (one epoch; sparse X, which is not copied to shuffle it).
         Returns (the epoch losses in scikit-learn's convention, interrupted?)."""
         if self._split_penalty():
-            n, batch = X.shape[0], tr.batch_size
-            total = 0.0
+            n, batch = X.shape[0], trainer.batch_size
+            loss_sum = 0.0   # the batch losses times their rows
             try:
                 for start in range(0, n, batch):
                     stop = min(start + batch, n)
-                    rows = stop - start
-                    idx = slice(start, stop) if order is None else order[start:stop]
+                    n_rows = stop - start
+                    batch_rows = slice(start, stop) if order is None else order[start:stop]
                     if isinstance(X, SparseRows):
-                        Xb = X.take(np.arange(start, stop) if order is None else idx)
+                        X_batch = X.take(np.arange(start, stop) if order is None else batch_rows)
                     else:
-                        Xb = X[idx]
-                    Wb = W[idx] if W.shape[0] else W
-                    penalty = self._batch_penalty(Wb, rows)
-                    tr.batch_size = rows
-                    value = self._one_epoch(tr, Xb, np.ascontiguousarray(Y[idx]), np.ascontiguousarray(Wb))
-                    total += self._reported_loss(value, penalty) * rows
+                        X_batch = X[batch_rows]
+                    W_batch = W[batch_rows] if W.shape[0] else W
+                    penalty = self._batch_penalty(W_batch, n_rows)
+                    trainer.batch_size = n_rows
+                    value = self._one_epoch(trainer, X_batch, np.ascontiguousarray(Y[batch_rows]),
+                                            np.ascontiguousarray(W_batch))
+                    loss_sum += self._reported_loss(value, penalty) * n_rows
             finally:
-                tr.batch_size = batch
-            return np.array([total / n]), False
+                trainer.batch_size = batch
+            return np.array([loss_sum / n]), False
         if epochs == 1:
-            value = self._one_epoch(tr, X, Y, W, _NO_ORDER if order is None else order)
+            value = self._one_epoch(trainer, X, Y, W, _NO_ORDER if order is None else order)
             return np.array([self._reported_loss(value)]), False
         # Several epochs: Trainer.fit runs them in ~50 ms chunks and answers Ctrl-C in between.
         interrupted = False
         try:
-            history = tr.fit(X, Y, epochs=epochs, sample_weight=W if W.shape[0] else None)
+            history = trainer.fit(X, Y, epochs=epochs, sample_weight=W if W.shape[0] else None)
         except KeyboardInterrupt:
-            history = tr.history
+            history = trainer.history
             interrupted = True
         except TrainingDiverged:
             raise _Diverged() from None
@@ -383,16 +385,16 @@ class _BaseMLP(BaseEstimator):
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
         if getattr(self, "_trainer", None) is None:
             self._trainer = self._new_trainer(batch_size)
-        tr = self._trainer
-        tr.batch_size = batch_size
+        trainer = self._trainer
+        trainer.batch_size = batch_size
 
         sample_idx = np.arange(n_samples)
         weighted = W_train.shape[0] > 0
         sparse = isinstance(X_train, SparseRows)
         order = None
         if self.shuffle and not sparse:
-            Xe, Ye = np.empty_like(X_train), np.empty_like(Y_train)
-            We = np.empty_like(W_train)
+            X_epoch, Y_epoch = np.empty_like(X_train), np.empty_like(Y_train)
+            W_epoch = np.empty_like(W_train)
         self.n_iter_ = 0
         try:
             while self.n_iter_ < self.max_iter:
@@ -405,16 +407,17 @@ class _BaseMLP(BaseEstimator):
                     self._random_state.shuffle(perm)
                     sample_idx = sample_idx[perm]
                     if sparse:  # the engine reads the rows in this order; nothing is copied
-                        Xe, Ye, We, order = X_train, Y_train, W_train, np.ascontiguousarray(sample_idx, np.int64)
+                        X_epoch, Y_epoch, W_epoch = X_train, Y_train, W_train
+                        order = np.ascontiguousarray(sample_idx, np.int64)
                     else:
-                        np.take(X_train, sample_idx, axis=0, out=Xe)
-                        np.take(Y_train, sample_idx, axis=0, out=Ye)
+                        np.take(X_train, sample_idx, axis=0, out=X_epoch)
+                        np.take(Y_train, sample_idx, axis=0, out=Y_epoch)
                         if weighted:
-                            np.take(W_train, sample_idx, out=We)
+                            np.take(W_train, sample_idx, out=W_epoch)
                 else:
-                    Xe, Ye, We = X_train, Y_train, W_train
+                    X_epoch, Y_epoch, W_epoch = X_train, Y_train, W_train
                 try:
-                    losses, interrupted = self._run_epochs(tr, Xe, Ye, We, count, order)
+                    losses, interrupted = self._run_epochs(trainer, X_epoch, Y_epoch, W_epoch, count, order)
                 except _Diverged:
                     if early_stopping:
                         self._model.params[...] = self._best_params
@@ -449,7 +452,7 @@ class _BaseMLP(BaseEstimator):
 
     def _end_epoch(self, loss, n_samples, early_stopping, X_val, y_val, W_val):
         """scikit-learn's bookkeeping after an epoch; returns True to stop."""
-        tr = self._trainer
+        trainer = self._trainer
         self.n_iter_ += 1
         self.loss_ = loss
         self.t_ += n_samples
@@ -459,7 +462,7 @@ class _BaseMLP(BaseEstimator):
         self._update_no_improvement_count(early_stopping, X_val, y_val, W_val)
         sgd = self.solver == "sgd"
         if sgd and self.learning_rate == "invscaling":
-            tr.optimizer.lr = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
+            trainer.optimizer.lr = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
         if self._no_improvement_count > self.n_iter_no_change:
             if early_stopping:
                 msg = ("Validation score did not improve more than tol=%f for %d consecutive epochs."
@@ -468,13 +471,13 @@ class _BaseMLP(BaseEstimator):
                 msg = ("Training loss did not improve more than tol=%f for %d consecutive epochs."
                        % (self.tol, self.n_iter_no_change))
             if sgd and self.learning_rate == "adaptive":
-                if tr.optimizer.lr <= 1e-6:
+                if trainer.optimizer.lr <= 1e-6:
                     if self.verbose:
                         print(msg + " Learning rate too small. Stopping.")
                     return True
-                tr.optimizer.lr /= 5.0
+                trainer.optimizer.lr /= 5.0
                 if self.verbose:
-                    print(msg + " Setting learning rate to %f" % tr.optimizer.lr)
+                    print(msg + " Setting learning rate to %f" % trainer.optimizer.lr)
                 self._no_improvement_count = 0
                 return False
             if self.verbose:
@@ -529,7 +532,7 @@ class _BaseMLP(BaseEstimator):
         weights = W if W.shape[0] else None
         X = self._engine_input(X)
 
-        def fun(x):
+        def loss_and_gradient(x):
             model.params[order] = x
             value = model.loss_and_gradient(X, Y, loss, alpha=alpha, per_sample=True, sample_weight=weights)
             value = self._reported_loss(value, self._batch_penalty(W, X.shape[0]))
@@ -541,12 +544,13 @@ class _BaseMLP(BaseEstimator):
             extra = _get_additional_lbfgs_options_dict("iprint", iprint)
         except ImportError:  # pragma: no cover
             extra = {}
-        res = scipy.optimize.minimize(fun, model.params[order].astype(np.float64), method="L-BFGS-B", jac=True,
-                                      options={"maxfun": self.max_fun, "maxiter": self.max_iter,
-                                               "gtol": self.tol, **extra})
-        self.n_iter_ = _check_optimize_result("lbfgs", res, self.max_iter)
-        self.loss_ = res.fun
-        model.params[order] = res.x
+        result = scipy.optimize.minimize(loss_and_gradient, model.params[order].astype(np.float64),
+                                         method="L-BFGS-B", jac=True,
+                                         options={"maxfun": self.max_fun, "maxiter": self.max_iter,
+                                                  "gtol": self.tol, **extra})
+        self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
+        self.loss_ = result.fun
+        model.params[order] = result.x
 
     # -- public API -------------------------------------------------------------------
     def fit(self, X, y, sample_weight=None):
@@ -705,15 +709,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. "
                                  f"'y' has {classes}.")
         Y = self._label_binarizer.transform(y).astype(bool)
-        class_sw = None
+        class_weights = None
         if self.class_weight is not None:
             if incremental and isinstance(self.class_weight, str):
                 raise ValueError("class_weight='balanced' is not supported for partial_fit: the classes of one "
                                  "batch are not those of the data. Compute the weights once with "
                                  "sklearn.utils.compute_class_weight('balanced', classes=classes, y=y) and pass "
                                  "them as a dict.")
-            class_sw = compute_sample_weight(self.class_weight, y)
-        return X, Y.astype(X.dtype), class_sw
+            class_weights = compute_sample_weight(self.class_weight, y)
+        return X, Y.astype(X.dtype), class_weights
 
     def _score_function(self, y, y_pred, sample_weight=None):
         return accuracy_score(y, y_pred, sample_weight=sample_weight)

@@ -40,12 +40,12 @@ def clip_epsilon(dtype):
     return 1e-7 if np.dtype(dtype) == np.float32 else 1e-15
 
 
-def weight_total(sample_weight, rows):
+def weight_total(sample_weight, n_rows):
     """What a batch's gradient and L2 penalty are divided by (scikit-learn's
     convention): the sum of its sample weights, or its number of rows when
     unweighted (sample_weight None, or empty as the engine takes it)."""
     if sample_weight is None or len(sample_weight) == 0:
-        return rows
+        return n_rows
     return float(np.sum(sample_weight))
 
 

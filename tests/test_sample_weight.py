@@ -47,7 +47,7 @@ def test_weighted_loss_and_gradient_equal_the_reference(loss, output, k, per_sam
     model = fm.MLP([3, 5, k], activation="tanh", output=output, seed=1)
     value = model.loss_and_gradient(X, Y, loss, alpha=0.3, per_sample=per_sample, sample_weight=w)
     ref_value, ref_grads = fm.reference.Net.from_model(model).gradients(X, Y, loss, sample_weight=w,
-                                                                        per_sample=per_sample, alpha=0.3)
+                                                                        sum_over_outputs=per_sample, alpha=0.3)
     assert value == pytest.approx(ref_value, rel=1e-13)
     np.testing.assert_allclose(model.grads, np.concatenate([g.ravel() for g in ref_grads]), rtol=0, atol=1e-13)
 
@@ -109,7 +109,8 @@ def test_weighted_minibatches_equal_the_reference():
     history = fm.Trainer(model, loss="half_mse", lr=0.1, batch_size=10, epochs=3, seed=5, alpha=0.2,
                          per_sample=True).fit(X, Y, sample_weight=w)
     orders = fm.trainer.shuffle_orders(5, 3, len(X))
-    ref_loss = ref.train(X, Y, "half_mse", 0.1, 10, 3, orders=orders, sample_weight=w, per_sample=True, alpha=0.2)
+    ref_loss = ref.train(X, Y, "half_mse", 0.1, 10, 3, orders=orders, sample_weight=w, sum_over_outputs=True,
+                         alpha=0.2)
     np.testing.assert_allclose(history.loss, ref_loss, rtol=1e-12)
     np.testing.assert_allclose(model.params, ref.flat(), rtol=0, atol=1e-12)
 
