@@ -70,6 +70,18 @@ _SPARSE_FORMATS = ["csr", "csc"]             # scipy's MLP takes these; others a
 _NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain large "
                "values and need to be preprocessed.")
 
+# One parameter set per optimiser variant whose updates the estimators
+# reproduce: plain SGD, SGD with momentum, with Nesterov momentum, Adam, and a
+# short L-BFGS run. The parity checks against scikit-learn (the tests and
+# bench/sklearn_parity.py) fit each of them.
+SOLVER_VARIANTS = {
+    "sgd": dict(solver="sgd", momentum=0.0, learning_rate_init=0.05),
+    "momentum": dict(solver="sgd", momentum=0.9, nesterovs_momentum=False, learning_rate_init=0.02),
+    "nesterov": dict(solver="sgd", momentum=0.9, nesterovs_momentum=True, learning_rate_init=0.02),
+    "adam": dict(solver="adam", learning_rate_init=0.01),
+    "lbfgs": dict(solver="lbfgs", max_iter=6),
+}
+
 
 def _parameter_constraints():
     return {

@@ -158,6 +158,8 @@ def test_trainer_class_weight_balanced_and_dict():
 sknn = pytest.importorskip("sklearn.neural_network")
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
+from fastmlp.estimators import SOLVER_VARIANTS  # noqa: E402
+
 
 @pytest.fixture(autouse=True, scope="module")
 def one_blas_thread():
@@ -195,24 +197,15 @@ def max_weight_difference(sk, ours):
                for a, b in zip(sk.coefs_ + sk.intercepts_, ours.coefs_ + ours.intercepts_))
 
 
-SOLVERS = {
-    "sgd": dict(solver="sgd", momentum=0.0, learning_rate_init=0.05),
-    "momentum": dict(solver="sgd", momentum=0.9, nesterovs_momentum=False, learning_rate_init=0.02),
-    "nesterov": dict(solver="sgd", momentum=0.9, nesterovs_momentum=True, learning_rate_init=0.02),
-    "adam": dict(solver="adam", learning_rate_init=0.01),
-    "lbfgs": dict(solver="lbfgs", max_iter=6),
-}
-
-
 @pytest.mark.parametrize("kind", ["binary", "multiclass", "multilabel", "regression", "multioutput"])
-@pytest.mark.parametrize("solver", list(SOLVERS))
+@pytest.mark.parametrize("solver", list(SOLVER_VARIANTS))
 def test_weighted_fit_same_as_sklearn(kind, solver):
     """Minibatches of 16 (the last one shorter), sklearn's shuffling,
     alpha > 0: weights, loss curve and loss_ as scikit-learn's."""
     X, y, w = est_data(kind)
     params = dict(hidden_layer_sizes=(6, 4), activation="tanh", random_state=3, batch_size=16, alpha=0.05,
                   max_iter=15)
-    params.update(SOLVERS[solver])
+    params.update(SOLVER_VARIANTS[solver])
     sk, ours = est_pair(kind, **params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
