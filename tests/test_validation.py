@@ -589,12 +589,17 @@ def assert_message(excinfo, words):
         assert w.lower() in msg.lower(), f"{w!r} not in message: {msg}"
 
 
+def assert_refused(entry, value, exc, words):
+    """entry(value) raises exc, whose message holds the key words."""
+    with pytest.raises(exc) as excinfo:
+        entry(value)
+    assert_message(excinfo, words)
+
+
 @pytest.mark.parametrize("entry", list(X_ENTRIES))
 @pytest.mark.parametrize("case_id,X,exc,words", X_CASES, ids=[c[0] for c in X_CASES])
 def test_bad_X(tripwire, entry, case_id, X, exc, words):
-    with pytest.raises(exc) as excinfo:
-        X_ENTRIES[entry](X)
-    assert_message(excinfo, words)
+    assert_refused(X_ENTRIES[entry], X, exc, words)
 
 
 @pytest.mark.parametrize("entry", list(Y_ENTRIES))
@@ -612,10 +617,7 @@ def test_bad_y(tripwire, entry, case_id, build, loss, y, exc, words):
 @pytest.mark.parametrize("case_id,make,exc,words", [c for c in SPARSE_CASES if c[2] is not None],
                          ids=[c[0] for c in SPARSE_CASES if c[2] is not None])
 def test_bad_sparse_X(tripwire, entry, case_id, make, exc, words):
-    X = make()
-    with pytest.raises(exc) as excinfo:
-        SPARSE_ENTRIES[entry](X)
-    assert_message(excinfo, words)
+    assert_refused(SPARSE_ENTRIES[entry], make(), exc, words)
 
 
 def test_sparse_X_too_large_for_float32(tripwire):
@@ -627,9 +629,7 @@ def test_sparse_X_too_large_for_float32(tripwire):
 @pytest.mark.parametrize("entry", list(SW_ENTRIES))
 @pytest.mark.parametrize("case_id,sw,exc,words", SW_CASES, ids=[c[0] for c in SW_CASES])
 def test_bad_sample_weight(tripwire, entry, case_id, sw, exc, words):
-    with pytest.raises(exc) as excinfo:
-        SW_ENTRIES[entry](sw)
-    assert_message(excinfo, words)
+    assert_refused(SW_ENTRIES[entry], sw, exc, words)
 
 
 @pytest.mark.parametrize("case_id,call,exc,words", OTHER_CASES, ids=[c[0] for c in OTHER_CASES])
