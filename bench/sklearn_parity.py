@@ -25,14 +25,7 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 import fastmlp as fm  # noqa: E402
-
-SOLVERS = {
-    "sgd": dict(solver="sgd", momentum=0.0, learning_rate_init=0.05),
-    "momentum": dict(solver="sgd", momentum=0.9, nesterovs_momentum=False, learning_rate_init=0.02),
-    "nesterov": dict(solver="sgd", momentum=0.9, nesterovs_momentum=True, learning_rate_init=0.02),
-    "adam": dict(solver="adam", learning_rate_init=0.01),
-    "lbfgs": dict(solver="lbfgs", max_iter=6),
-}
+from fastmlp.estimators import SOLVER_VARIANTS  # noqa: E402
 
 
 def data(kind, n=80, seed=0):
@@ -66,7 +59,7 @@ def both(kind, params, fit):
 def main():
     rows = []
     base = dict(hidden_layer_sizes=(6, 4), activation="tanh", random_state=3, batch_size=16, alpha=0.05, max_iter=15)
-    for solver, sp_params in SOLVERS.items():
+    for solver, sp_params in SOLVER_VARIANTS.items():
         for kind in ("binary", "multiclass", "multilabel", "regression", "multioutput", "poisson"):
             X, y, w = data(kind)
             rows.append((f"sample_weight {solver}", kind,

@@ -49,7 +49,9 @@ except ImportError:  # pragma: no cover - older scikit-learn
         return estimator._validate_data(X, y, **kwargs)
 
 from . import kernels as K
+from .init import Xavier
 from .layers import Linear
+from .losses import l2_penalty, weight_total
 from .model import MLP
 from .trainer import Trainer, TrainingDiverged
 from .validation import SparseRows, as_sample_weight, as_sparse_rows, check_dtype, is_sparse
@@ -67,6 +69,18 @@ _NO_ORDER = np.zeros(0, dtype=np.int64)      # the engine's sample order: as the
 _SPARSE_FORMATS = ["csr", "csc"]             # scipy's MLP takes these; others are converted to CSR
 _NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain large "
                "values and need to be preprocessed.")
+
+# One parameter set per optimiser variant whose updates the estimators
+# reproduce: plain SGD, SGD with momentum, with Nesterov momentum, Adam, and a
+# short L-BFGS run. The parity checks against scikit-learn (the tests and
+# bench/sklearn_parity.py) fit each of them.
+SOLVER_VARIANTS = {
+    "sgd": dict(solver="sgd", momentum=0.0, learning_rate_init=0.05),
+    "momentum": dict(solver="sgd", momentum=0.9, nesterovs_momentum=False, learning_rate_init=0.02),
+    "nesterov": dict(solver="sgd", momentum=0.9, nesterovs_momentum=True, learning_rate_init=0.02),
+    "adam": dict(solver="adam", learning_rate_init=0.01),
+    "lbfgs": dict(solver="lbfgs", max_iter=6),
+}
 
 
 def _parameter_constraints():
@@ -108,6 +122,14 @@ class _BaseMLP(BaseEstimator):
     """
 
     _parameter_constraints = _parameter_constraints()
+
+    def _store_parameters(self, arguments):
+        """Keep a subclass __init__'s arguments (its locals()) as attributes of
+        the same names, unchanged, as scikit-learn's get_params and clone
+        expect; each subclass spells out its own signature."""
+        for name, value in arguments.items():
+            if name != "self":
+                setattr(self, name, value)
 
     # -- the network ----------------------------------------------------------------
     def _hidden_sizes(self):
@@ -166,12 +188,10 @@ class _BaseMLP(BaseEstimator):
         output, _ = _OUTPUTS[self.out_activation_]
         model = MLP(layer_units, activation=_ACTIVATIONS[self.activation], output=output,
                     dtype=dtype, init="zeros")
-        factor = 2.0 if self.activation == "logistic" else 6.0
-        for layer in [l for l in model.layers if isinstance(l, Linear)]:
-            fan_in, fan_out = layer.in_features, layer.out_features
-            bound = np.sqrt(factor / (fan_in + fan_out))
-            layer.weight[...] = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
-            layer.bias[...] = self._random_state.uniform(-bound, bound, fan_out)
+        init = Xavier.sklearn(logistic=self.activation == "logistic")
+        for layer in model.layers:
+            if isinstance(layer, Linear):
+                layer.initialise(self._random_state, init)
         return model
 
     def _initialize(self, Y, layer_units, dtype):
@@ -200,32 +220,42 @@ class _BaseMLP(BaseEstimator):
     def _loss_name(self):
         return _OUTPUTS[self.out_activation_][1]
 
+    def _mean_over_outputs(self):
+        """Whether scikit-learn's reported loss differs from the engine's: it
+        reports a multi-output squared error as the mean over the outputs,
+        while its gradient (and the engine's loss, per_sample) sums over them."""
+        return self._loss_name == "half_mse" and self.n_outputs_ > 1
+
     def _split_penalty(self):
-        """scikit-learn reports a multi-output squared error as the mean over
-        outputs while its gradient (and the engine's per-sample loss) sums over
-        them; with alpha > 0 the penalty cannot be told apart from an epoch's
-        mean, so each batch then runs as its own engine call."""
-        return self._loss_name == "half_mse" and self.n_outputs_ > 1 and self.alpha > 0
+        """With alpha > 0 the L2 penalty, which scikit-learn does not average
+        over the outputs, cannot be told apart from an epoch's mean loss, so
+        each batch then runs as its own engine call."""
+        return self._mean_over_outputs() and self.alpha > 0
 
-    def _penalty(self, total):
-        """The L2 term over a batch whose rows (or weights) sum to `total`."""
-        sq = sum(float(np.dot(w.ravel(), w.ravel())) for w in self.coefs_)
-        return 0.5 * self.alpha * sq / total
+    def _batch_penalty(self, W, n_rows):
+        """The L2 penalty the engine adds to the loss of a batch of `n_rows`
+        samples with weights W (empty: unweighted), at the current weights."""
+        return l2_penalty(self.coefs_, self.alpha, weight_total(W, n_rows))
 
-    @staticmethod
-    def _weight_total(W, rows):
-        """The batch's weight sum (its rows when unweighted), as the penalty divides by."""
-        return rows if W.shape[0] == 0 else float(W.sum())
+    def _reported_loss(self, engine_loss, penalty=0.0):
+        """scikit-learn's loss_ for the engine's loss (a float, or an array of
+        epoch losses without a penalty) of the same samples and weights; penalty:
+        the L2 term inside engine_loss (_batch_penalty before the update).
+        The engine returns the error and the penalty summed, so the penalty is
+        taken out to average the error alone over the outputs."""
+        if not self._mean_over_outputs():
+            return engine_loss
+        return (engine_loss - penalty) / self.n_outputs_ + penalty
 
     # -- fitting --------------------------------------------------------------------
     def _fit(self, X, y, sample_weight=None, incremental=False):
         hidden = self._hidden_sizes()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
-        X, Y, class_sw = self._validate_input(X, y, incremental, reset=first_pass,
+        X, Y, class_weights = self._validate_input(X, y, incremental, reset=first_pass,
                                               dtype=self._fit_dtype(first_pass))
         W = as_sample_weight(sample_weight, X.shape[0])
-        if class_sw is not None:
-            W = class_sw if W is None else W * class_sw
+        if class_weights is not None:
+            W = class_weights if W is None else W * class_weights
             if not W.any():
                 raise ValueError("Sample weights must contain at least one non-zero number (sample_weight "
                                  "times the class weights is all zero).")
@@ -276,54 +306,56 @@ class _BaseMLP(BaseEstimator):
                        beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
                        alpha=self.alpha, per_sample=True)
 
-    def _one_epoch(self, tr, X, Y, W, order=_NO_ORDER):
+    def _one_epoch(self, trainer, X, Y, W, order=_NO_ORDER):
         """One epoch over X, Y (validated, in the model's dtype, in order, or
         in `order`) with sample weights W (empty: unweighted) as a single
         engine call, with the Trainer's settings and optimizer state
         (Trainer.run_epochs: no per-call checks and bookkeeping, which cost as
-        much as the epoch itself on small data). Returns the per-sample loss."""
+        much as the epoch itself on small data). Returns the engine's loss
+        (per_sample: summed over the outputs)."""
         try:
-            return float(tr.run_epochs(X, Y, 1, W, order)[0])
+            return float(trainer.run_epochs(X, Y, 1, W, order)[0])
         except TrainingDiverged:
             raise _Diverged() from None
 
-    def _run_epochs(self, tr, X, Y, W, epochs, order=None):
+    def _run_epochs(self, trainer, X, Y, W, epochs, order=None):
         """Train `epochs` epochs over X, Y (weights W) in their order, or in
         `order` (one epoch; sparse X, which is not copied to shuffle it).
         Returns (the epoch losses in scikit-learn's convention, interrupted?)."""
-        scale = 1.0 / self.n_outputs_ if self._loss_name == "half_mse" else 1.0
         if self._split_penalty():
-            n, batch = X.shape[0], tr.batch_size
-            total = 0.0
+            n, batch = X.shape[0], trainer.batch_size
+            loss_sum = 0.0   # the batch losses times their rows
             try:
                 for start in range(0, n, batch):
                     stop = min(start + batch, n)
-                    rows = stop - start
-                    idx = slice(start, stop) if order is None else order[start:stop]
+                    n_rows = stop - start
+                    batch_rows = slice(start, stop) if order is None else order[start:stop]
                     if isinstance(X, SparseRows):
-                        Xb = X.take(np.arange(start, stop) if order is None else idx)
+                        X_batch = X.take(np.arange(start, stop) if order is None else batch_rows)
                     else:
-                        Xb = X[idx]
-                    Wb = W[idx] if W.shape[0] else W
-                    pen = self._penalty(self._weight_total(Wb, rows))
-                    tr.batch_size = rows
-                    value = self._one_epoch(tr, Xb, np.ascontiguousarray(Y[idx]), np.ascontiguousarray(Wb))
-                    total += ((value - pen) * scale + pen) * rows
+                        X_batch = X[batch_rows]
+                    W_batch = W[batch_rows] if W.shape[0] else W
+                    penalty = self._batch_penalty(W_batch, n_rows)
+                    trainer.batch_size = n_rows
+                    value = self._one_epoch(trainer, X_batch, np.ascontiguousarray(Y[batch_rows]),
+                                            np.ascontiguousarray(W_batch))
+                    loss_sum += self._reported_loss(value, penalty) * n_rows
             finally:
-                tr.batch_size = batch
-            return np.array([total / n]), False
+                trainer.batch_size = batch
+            return np.array([loss_sum / n]), False
         if epochs == 1:
-            return np.array([self._one_epoch(tr, X, Y, W, _NO_ORDER if order is None else order) * scale]), False
+            value = self._one_epoch(trainer, X, Y, W, _NO_ORDER if order is None else order)
+            return np.array([self._reported_loss(value)]), False
         # Several epochs: Trainer.fit runs them in ~50 ms chunks and answers Ctrl-C in between.
         interrupted = False
         try:
-            history = tr.fit(X, Y, epochs=epochs, sample_weight=W if W.shape[0] else None)
+            history = trainer.fit(X, Y, epochs=epochs, sample_weight=W if W.shape[0] else None)
         except KeyboardInterrupt:
-            history = tr.history
+            history = trainer.history
             interrupted = True
         except TrainingDiverged:
             raise _Diverged() from None
-        return history.loss * scale, interrupted
+        return self._reported_loss(history.loss), interrupted
 
     def _chunk(self, shuffled, early_stopping):
         """How many epochs may run in one engine call: as many as cannot change
@@ -373,16 +405,16 @@ class _BaseMLP(BaseEstimator):
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
         if getattr(self, "_trainer", None) is None:
             self._trainer = self._new_trainer(batch_size)
-        tr = self._trainer
-        tr.batch_size = batch_size
+        trainer = self._trainer
+        trainer.batch_size = batch_size
 
         sample_idx = np.arange(n_samples)
         weighted = W_train.shape[0] > 0
         sparse = isinstance(X_train, SparseRows)
         order = None
         if self.shuffle and not sparse:
-            Xe, Ye = np.empty_like(X_train), np.empty_like(Y_train)
-            We = np.empty_like(W_train)
+            X_epoch, Y_epoch = np.empty_like(X_train), np.empty_like(Y_train)
+            W_epoch = np.empty_like(W_train)
         self.n_iter_ = 0
         try:
             while self.n_iter_ < self.max_iter:
@@ -395,16 +427,17 @@ class _BaseMLP(BaseEstimator):
                     self._random_state.shuffle(perm)
                     sample_idx = sample_idx[perm]
                     if sparse:  # the engine reads the rows in this order; nothing is copied
-                        Xe, Ye, We, order = X_train, Y_train, W_train, np.ascontiguousarray(sample_idx, np.int64)
+                        X_epoch, Y_epoch, W_epoch = X_train, Y_train, W_train
+                        order = np.ascontiguousarray(sample_idx, np.int64)
                     else:
-                        np.take(X_train, sample_idx, axis=0, out=Xe)
-                        np.take(Y_train, sample_idx, axis=0, out=Ye)
+                        np.take(X_train, sample_idx, axis=0, out=X_epoch)
+                        np.take(Y_train, sample_idx, axis=0, out=Y_epoch)
                         if weighted:
-                            np.take(W_train, sample_idx, out=We)
+                            np.take(W_train, sample_idx, out=W_epoch)
                 else:
-                    Xe, Ye, We = X_train, Y_train, W_train
+                    X_epoch, Y_epoch, W_epoch = X_train, Y_train, W_train
                 try:
-                    losses, interrupted = self._run_epochs(tr, Xe, Ye, We, count, order)
+                    losses, interrupted = self._run_epochs(trainer, X_epoch, Y_epoch, W_epoch, count, order)
                 except _Diverged:
                     if early_stopping:
                         self._model.params[...] = self._best_params
@@ -439,7 +472,7 @@ class _BaseMLP(BaseEstimator):
 
     def _end_epoch(self, loss, n_samples, early_stopping, X_val, y_val, W_val):
         """scikit-learn's bookkeeping after an epoch; returns True to stop."""
-        tr = self._trainer
+        trainer = self._trainer
         self.n_iter_ += 1
         self.loss_ = loss
         self.t_ += n_samples
@@ -449,7 +482,7 @@ class _BaseMLP(BaseEstimator):
         self._update_no_improvement_count(early_stopping, X_val, y_val, W_val)
         sgd = self.solver == "sgd"
         if sgd and self.learning_rate == "invscaling":
-            tr.optimizer.lr = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
+            trainer.optimizer.lr = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
         if self._no_improvement_count > self.n_iter_no_change:
             if early_stopping:
                 msg = ("Validation score did not improve more than tol=%f for %d consecutive epochs."
@@ -458,13 +491,13 @@ class _BaseMLP(BaseEstimator):
                 msg = ("Training loss did not improve more than tol=%f for %d consecutive epochs."
                        % (self.tol, self.n_iter_no_change))
             if sgd and self.learning_rate == "adaptive":
-                if tr.optimizer.lr <= 1e-6:
+                if trainer.optimizer.lr <= 1e-6:
                     if self.verbose:
                         print(msg + " Learning rate too small. Stopping.")
                     return True
-                tr.optimizer.lr /= 5.0
+                trainer.optimizer.lr /= 5.0
                 if self.verbose:
-                    print(msg + " Setting learning rate to %f" % tr.optimizer.lr)
+                    print(msg + " Setting learning rate to %f" % trainer.optimizer.lr)
                 self._no_improvement_count = 0
                 return False
             if self.verbose:
@@ -516,17 +549,13 @@ class _BaseMLP(BaseEstimator):
         order = np.concatenate([np.arange(r[K.L_W], r[K.L_W] + r[K.L_IN] * r[K.L_OUT]) for r in linear]
                                + [np.arange(r[K.L_B], r[K.L_B] + r[K.L_OUT]) for r in linear])
         loss, alpha = self._loss_name, float(self.alpha)
-        n, k = X.shape[0], self.n_outputs_
-        split = loss == "half_mse" and k > 1
         weights = W if W.shape[0] else None
         X = self._engine_input(X)
 
-        def fun(x):
+        def loss_and_gradient(x):
             model.params[order] = x
             value = model.loss_and_gradient(X, Y, loss, alpha=alpha, per_sample=True, sample_weight=weights)
-            if split:  # scikit-learn's reported squared error is a mean over the outputs
-                pen = self._penalty(self._weight_total(W, n))
-                value = (value - pen) / k + pen
+            value = self._reported_loss(value, self._batch_penalty(W, X.shape[0]))
             return value, model.grads[order].astype(np.float64)
 
         iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1
@@ -535,12 +564,13 @@ class _BaseMLP(BaseEstimator):
             extra = _get_additional_lbfgs_options_dict("iprint", iprint)
         except ImportError:  # pragma: no cover
             extra = {}
-        res = scipy.optimize.minimize(fun, model.params[order].astype(np.float64), method="L-BFGS-B", jac=True,
-                                      options={"maxfun": self.max_fun, "maxiter": self.max_iter,
-                                               "gtol": self.tol, **extra})
-        self.n_iter_ = _check_optimize_result("lbfgs", res, self.max_iter)
-        self.loss_ = res.fun
-        model.params[order] = res.x
+        result = scipy.optimize.minimize(loss_and_gradient, model.params[order].astype(np.float64),
+                                         method="L-BFGS-B", jac=True,
+                                         options={"maxfun": self.max_fun, "maxiter": self.max_iter,
+                                                  "gtol": self.tol, **extra})
+        self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
+        self.loss_ = result.fun
+        model.params[order] = result.x
 
     # -- public API -------------------------------------------------------------------
     def fit(self, X, y, sample_weight=None):
@@ -651,31 +681,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, class_weight=None,
                  dtype=None):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.class_weight = class_weight
-        self.dtype = dtype
+        self._store_parameters(locals())
 
     def _output_activation(self):
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
@@ -699,15 +705,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. "
                                  f"'y' has {classes}.")
         Y = self._label_binarizer.transform(y).astype(bool)
-        class_sw = None
+        class_weights = None
         if self.class_weight is not None:
             if incremental and isinstance(self.class_weight, str):
                 raise ValueError("class_weight='balanced' is not supported for partial_fit: the classes of one "
                                  "batch are not those of the data. Compute the weights once with "
                                  "sklearn.utils.compute_class_weight('balanced', classes=classes, y=y) and pass "
                                  "them as a dict.")
-            class_sw = compute_sample_weight(self.class_weight, y)
-        return X, Y.astype(X.dtype), class_sw
+            class_weights = compute_sample_weight(self.class_weight, y)
+        return X, Y.astype(X.dtype), class_weights
 
     def _score_function(self, y, y_pred, sample_weight=None):
         return accuracy_score(y, y_pred, sample_weight=sample_weight)
@@ -799,31 +805,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
                  max_fun=15000, dtype=None):
-        self.loss = loss
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.dtype = dtype
+        self._store_parameters(locals())
 
     def _loss_param(self):
         return self.loss

@@ -1,7 +1,9 @@
 """Weight initialisers.
 
 Each initialiser fills a Linear layer's weight (d_in, d_out) and bias (d_out,)
-from a numpy Generator, so the same seed always gives the same weights.
+from a numpy random generator (a Generator, or the RandomState of
+scikit-learn's estimators), weights first, so the same seed always gives the
+same weights.
 
 >>> import fastmlp as fm
 >>> fm.init.get("normal", std=0.1)
@@ -10,18 +12,19 @@ Normal(std=0.1, mean=0.0)
 
 import numpy as np
 
-from .validation import check_choice, check_float
+from .validation import check_bool, check_choice, check_float
 
 NAMES = ("xavier", "glorot", "he", "normal", "uniform", "zeros")
 
 
 class Initializer:
-    """Base class: `weights(rng, d_in, d_out)` and `bias(rng, d_out)` return float64 arrays."""
+    """Base class: `weights(rng, d_in, d_out)` and `bias(rng, d_in, d_out)`
+    return float64 arrays of shapes (d_in, d_out) and (d_out,)."""
 
     def weights(self, rng, d_in, d_out):
         raise NotImplementedError
 
-    def bias(self, rng, d_out):
+    def bias(self, rng, d_in, d_out):
         return np.zeros(d_out)
 
     def __repr__(self):
@@ -30,14 +33,41 @@ class Initializer:
 
 
 class Xavier(Initializer):
-    """Glorot uniform: U(-a, a) with a = gain * sqrt(6 / (d_in + d_out)); zero biases."""
+    """Glorot uniform: weights from U(-a, a) with a = gain * sqrt(factor / (d_in + d_out)).
 
-    def __init__(self, gain=1.0):
+    The defaults (factor 6, zero biases) are Glorot and Bengio's, as PyTorch's
+    ``xavier_uniform_`` and Keras' ``GlorotUniform``. With uniform_bias=True
+    the biases are drawn from the same U(-a, a), right after the layer's
+    weights. ``Xavier.sklearn(...)`` is scikit-learn's MLP initialisation.
+    """
+
+    def __init__(self, gain=1.0, factor=6.0, uniform_bias=False):
         self.gain = check_float(gain, "gain", low=0)
+        self.factor = check_float(factor, "factor", low=0)
+        self.uniform_bias = check_bool(uniform_bias, "uniform_bias")
+
+    @classmethod
+    def sklearn(cls, logistic=False):
+        """scikit-learn's initialisation of MLPClassifier and MLPRegressor
+        (their ``_init_coef``): weights, then biases, of each layer from
+        U(-a, a) with a = sqrt(6 / (d_in + d_out)), or sqrt(2 / (d_in + d_out))
+        when the hidden activation is the logistic sigmoid. Drawn from the
+        estimator's RandomState, the numbers are scikit-learn's."""
+        return cls(factor=2.0 if check_bool(logistic, "logistic") else 6.0, uniform_bias=True)
+
+    def bound(self, d_in, d_out):
+        """a: the weights (and uniform biases) lie in [-a, a)."""
+        return self.gain * np.sqrt(self.factor / (d_in + d_out))
 
     def weights(self, rng, d_in, d_out):
-        a = self.gain * np.sqrt(6.0 / (d_in + d_out))
+        a = self.bound(d_in, d_out)
         return rng.uniform(-a, a, size=(d_in, d_out))
+
+    def bias(self, rng, d_in, d_out):
+        if not self.uniform_bias:
+            return super().bias(rng, d_in, d_out)
+        a = self.bound(d_in, d_out)
+        return rng.uniform(-a, a, size=d_out)
 
 
 class He(Initializer):
@@ -57,7 +87,7 @@ class Normal(Initializer):
     def weights(self, rng, d_in, d_out):
         return rng.normal(self.mean, self.std, size=(d_in, d_out))
 
-    def bias(self, rng, d_out):
+    def bias(self, rng, d_in, d_out):
         return rng.normal(self.mean, self.std, size=d_out)
 
 
@@ -73,7 +103,7 @@ class Uniform(Initializer):
     def weights(self, rng, d_in, d_out):
         return rng.uniform(self.low, self.high, size=(d_in, d_out))
 
-    def bias(self, rng, d_out):
+    def bias(self, rng, d_in, d_out):
         return rng.uniform(self.low, self.high, size=d_out)
 
 

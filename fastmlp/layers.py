@@ -217,14 +217,21 @@ class Linear(Layer):
 
     def initialise(self, rng, default_init):
         """Set the weights and bias: the exact values given to the
-        constructor, else drawn from `rng` by the layer's own initialiser or
-        `default_init`."""
+        constructor, else drawn from `rng` (a numpy Generator or RandomState),
+        weights first, by the layer's own initialiser or `default_init` (a
+        name or a fastmlp.init.Initializer)."""
         from . import init as initmod
+        self._need_bound()
         init = initmod.get(self.init if self.init is not None else default_init)
-        w = self._init_weight if self._init_weight is not None else init.weights(rng, *self._w.shape)
-        self._w[...] = w
+        if self._init_weight is not None:
+            self._w[...] = self._init_weight
+        else:
+            self._w[...] = init.weights(rng, self.in_features, self.out_features)
         if self.has_bias:
-            self._b[...] = self._init_bias if self._init_bias is not None else init.bias(rng, self.out_features)
+            if self._init_bias is not None:
+                self._b[...] = self._init_bias
+            else:
+                self._b[...] = init.bias(rng, self.in_features, self.out_features)
 
     def _need_bound(self):
         if self._w is None:

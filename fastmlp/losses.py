@@ -25,6 +25,41 @@ from . import kernels as K
 from .validation import as_matrix, as_targets, check_choice, float_dtype_of
 
 NAMES = ("mse", "half_mse", "bce", "cross_entropy", "poisson")
+
+
+def clip_epsilon(dtype):
+    """The bound c of the probabilities computed in `dtype` wherever a log or
+    a division by them could blow up: bce clips p to [c, 1 - c],
+    cross_entropy and poisson clip p or mu below at c. 1e-7 for float32
+    (Keras' epsilon: 1 - c still rounds below 1 in float32) and 1e-15 for
+    float64. Only losses on probabilities use it; the fused forms on logits
+    (Sigmoid+bce, Softmax+cross_entropy, Exp+poisson) never clip.
+
+    The one home of this choice: the engine gets it through Loss, the numpy
+    reference (fastmlp.reference) and the log-loss metric import it."""
+    return 1e-7 if np.dtype(dtype) == np.float32 else 1e-15
+
+
+def weight_total(sample_weight, n_rows):
+    """What a batch's gradient and L2 penalty are divided by (scikit-learn's
+    convention): the sum of its sample weights, or its number of rows when
+    unweighted (sample_weight None, or empty as the engine takes it)."""
+    if sample_weight is None or len(sample_weight) == 0:
+        return n_rows
+    return float(np.sum(sample_weight))
+
+
+def l2_penalty(weight_matrices, alpha, total):
+    """scikit-learn's L2 term of a batch: alpha / 2 * sum ||W||^2 over the
+    weight matrices (biases are not penalised) / total, the batch's
+    weight_total. Summed as scikit-learn sums it (one dot product per
+    flattened matrix), so that the estimators report its numbers. The
+    compiled engine adds the same term to its loss (kernels.backward_views)."""
+    squares = 0.0
+    for w in weight_matrices:
+        flat = np.ravel(w)
+        squares += float(np.dot(flat, flat))
+    return 0.5 * alpha * squares / total
 _KINDS = {"mse": K.MSE, "half_mse": K.HALF_MSE, "bce": K.BCE, "cross_entropy": K.CROSS_ENTROPY,
           "poisson": K.POISSON}
 ALIASES = {"binary_crossentropy": "bce", "log_loss": "bce", "categorical_crossentropy": "cross_entropy",
@@ -40,10 +75,8 @@ class Loss:
         self.name = check_choice(name, "loss", NAMES)
         self.kind = _KINDS[self.name]
 
-    @staticmethod
-    def clip_eps(dtype):
-        """Probabilities are clipped to [eps, 1 - eps] where log would blow up."""
-        return 1e-7 if np.dtype(dtype) == np.float32 else 1e-15
+    # The engine's callers (Trainer, Model.loss_and_gradient) read the bound here.
+    clip_eps = staticmethod(clip_epsilon)
 
     def check_model(self, model):
         """Raise ValueError when the model's outputs cannot be this loss's
@@ -68,7 +101,7 @@ class Loss:
     def forward(self, pred, target):
         """Loss of predictions pred (n, k) against target (n, k) (or (n,) for one output)."""
         pred, target = self._arrays(pred, target)
-        return float(K.loss_forward(self.kind, pred, target, self.clip_eps(pred.dtype)))
+        return float(K.loss_forward(self.kind, pred, target, clip_epsilon(pred.dtype)))
 
     __call__ = forward
 
@@ -76,7 +109,7 @@ class Loss:
         """d loss / d pred, shape (n, k)."""
         pred, target = self._arrays(pred, target)
         dpred = np.empty_like(pred)
-        K.loss_backward(self.kind, pred, target, self.clip_eps(pred.dtype), dpred)
+        K.loss_backward(self.kind, pred, target, clip_epsilon(pred.dtype), dpred)
         return dpred
 
     def __repr__(self):

@@ -2,7 +2,10 @@
 and the "numpy reference" peer of the benchmarks.
 
 Written independently of ``fastmlp.kernels``: vectorised numpy, one small
-function per operation, no shared code with the compiled path.
+function per operation, no shared code with the compiled path. It shares
+two numpy definitions with the estimators: where probabilities are clipped
+(``losses.clip_epsilon``, by the dtype computed in) and the L2 penalty
+(``losses.l2_penalty``), which the kernels compute on their own.
 
 >>> import numpy as np, fastmlp as fm
 >>> net = fm.reference.Net.from_model(fm.MLP([2, 3, 1], seed=0))
@@ -11,6 +14,8 @@ function per operation, no shared code with the compiled path.
 """
 
 import numpy as np
+
+from .losses import clip_epsilon, l2_penalty, weight_total
 
 
 def _sigmoid(z):
@@ -48,6 +53,15 @@ def _average(values, weights):
     return float(np.sum(weights * values) / np.sum(weights))
 
 
+def _clip(p, upper=True):
+    """Probabilities p clipped as the engine clips them: at the bound of p's
+    dtype (losses.clip_epsilon), in float64 arithmetic (so that 1 - p is the
+    bound itself also for float32 p). `upper` False: below only."""
+    c = clip_epsilon(p.dtype)
+    p = p.astype(np.float64)
+    return np.clip(p, c, 1 - c) if upper else np.maximum(p, c)
+
+
 def _elements(name, out, y, logits):
     """The loss of each element (n, k): its sum over a row is that sample's loss."""
     if name == "mse":
@@ -58,60 +72,68 @@ def _elements(name, out, y, logits):
         if logits is not None:
             z = logits
             return np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
-        p = np.clip(out, 1e-15, 1 - 1e-15)
+        p = _clip(out)
         return -(y * np.log(p) + (1 - y) * np.log(1 - p))
     if name == "cross_entropy":
         if logits is not None:
             m = logits.max(axis=1, keepdims=True)
             lse = m + np.log(np.exp(logits - m).sum(axis=1, keepdims=True))
             return y * (lse - logits)
-        return -y * np.log(np.maximum(out, 1e-15))
+        return -y * np.log(_clip(out, upper=False))
     if name == "poisson":
         # scikit-learn's xlogy(y, y / mu) - y + mu, with log(mu) = z when the logits are known
-        log_mu = logits if logits is not None else np.log(np.maximum(out, 1e-15))
-        mu = np.exp(logits) if logits is not None else np.maximum(out, 1e-15)
+        if logits is not None:
+            log_mu, mu = logits, np.exp(logits)
+        else:
+            mu = _clip(out, upper=False)
+            log_mu = np.log(mu)
         return _xlogx(y) - y * log_mu - y + mu
     raise ValueError(f"unknown loss {name!r}")
 
 
-def loss_value(name, out, y, logits=None, sample_weight=None, per_sample=False):
+def loss_value(name, out, y, logits=None, sample_weight=None, sum_over_outputs=False):
     """Loss of outputs `out` against y; for bce/cross_entropy/poisson after a
     Sigmoid/Softmax/Exp pass the logits so the value is computed stably.
-    mse, half_mse, bce and poisson average over all elements (per_sample:
-    sum over outputs, average over samples), cross_entropy sums over
-    classes; the average over samples is weighted by sample_weight."""
-    rows = _elements(name, out, y, logits).sum(axis=1)
-    k = 1 if (name == "cross_entropy" or per_sample) else out.shape[1]
-    return float(_average(rows, sample_weight) / k)
+    mse, half_mse, bce and poisson average over all elements (or, with
+    sum_over_outputs, sum over the outputs and average over the samples:
+    the engine's per_sample, scikit-learn's convention); cross_entropy sums
+    over classes; the average over samples is weighted by sample_weight."""
+    sample_losses = _elements(name, out, y, logits).sum(axis=1)
+    return float(_average(sample_losses, sample_weight) / _outputs_averaged(name, out.shape[1], sum_over_outputs))
 
 
-def loss_grad(name, out, y, sample_weight=None, per_sample=False):
+def _outputs_averaged(name, k, sum_over_outputs):
+    """Over how many of the k outputs a sample's loss is averaged: 1 where it is their sum."""
+    return 1 if (name == "cross_entropy" or sum_over_outputs) else k
+
+
+def loss_grad(name, out, y, sample_weight=None, sum_over_outputs=False):
     """d loss / d out."""
     n, k = out.shape
     if name == "mse":
-        g = 2.0 * (out - y)
+        d_out = 2.0 * (out - y)
     elif name == "half_mse":
-        g = out - y
+        d_out = out - y
     elif name == "bce":
-        p = np.clip(out, 1e-15, 1 - 1e-15)
-        g = (p - y) / (p * (1 - p))
+        p = _clip(out)
+        d_out = (p - y) / (p * (1 - p))
     elif name == "cross_entropy":
-        g = -y / np.maximum(out, 1e-15)
+        d_out = -y / _clip(out, upper=False)
     elif name == "poisson":
-        g = 1.0 - y / np.maximum(out, 1e-15)
+        d_out = 1.0 - y / _clip(out, upper=False)
     else:
         raise ValueError(f"unknown loss {name!r}")
-    return g * _sample_scale(name, n, k, sample_weight, per_sample)
+    return d_out * _sample_scale(name, n, k, sample_weight, sum_over_outputs)
 
 
-def _sample_scale(name, n, k, sample_weight, per_sample):
+def _sample_scale(name, n, k, sample_weight, sum_over_outputs):
     """(n, 1) factors that turn each sample's loss gradient into the batch
     average's: 1 / n, or w_i / sum(w), and / k for element averages."""
-    per = 1 if (name == "cross_entropy" or per_sample) else k
+    averaged = _outputs_averaged(name, k, sum_over_outputs)
     if sample_weight is None:
-        return np.full((n, 1), 1.0 / (n * per))
+        return np.full((n, 1), 1.0 / (n * averaged))
     w = np.asarray(sample_weight, dtype=np.float64).reshape(-1, 1)
-    return w / (w.sum() * per)
+    return w / (w.sum() * averaged)
 
 
 class Net:
@@ -167,24 +189,22 @@ class Net:
         return acts
 
     def _fused(self, loss):
-        last = self.layers[-1][0]
-        return ((loss == "bce" and last == "sigmoid") or (loss == "cross_entropy" and last == "softmax")
-                or (loss == "poisson" and last == "exp"))
+        output = self.layers[-1][0]
+        return ((loss == "bce" and output == "sigmoid") or (loss == "cross_entropy" and output == "softmax")
+                or (loss == "poisson" and output == "exp"))
 
-    def loss(self, X, y, loss, sample_weight=None, per_sample=False, alpha=0.0):
+    def loss(self, X, y, loss, sample_weight=None, sum_over_outputs=False, alpha=0.0):
         acts = self.forward(X)
         logits = acts[-2] if self._fused(loss) else None
-        value = loss_value(loss, acts[-1], y, logits, sample_weight, per_sample)
+        value = loss_value(loss, acts[-1], y, logits, sample_weight, sum_over_outputs)
         return value + self._penalty(alpha, X.shape[0], sample_weight)
 
     def _penalty(self, alpha, n, sample_weight):
-        """scikit-learn's L2 term: alpha / 2 * ||W||^2 over the batch's rows
-        (or weight sum)."""
-        total = n if sample_weight is None else float(np.sum(sample_weight))
-        sq = sum(float(np.sum(layer[1] ** 2)) for layer in self.layers if layer[0] == "linear")
-        return 0.5 * alpha * sq / total
+        """scikit-learn's L2 term over the batch (losses.l2_penalty)."""
+        matrices = [layer[1] for layer in self.layers if layer[0] == "linear"]
+        return l2_penalty(matrices, alpha, weight_total(sample_weight, n))
 
-    def gradients(self, X, y, loss, sample_weight=None, per_sample=False, alpha=0.0):
+    def gradients(self, X, y, loss, sample_weight=None, sum_over_outputs=False, alpha=0.0):
         """(loss value, list of gradients aligned with weights()). With
         sample_weight, scikit-learn's weighted loss: the weighted average
         over samples, the gradients and the penalty divided by the weight sum."""
@@ -192,23 +212,25 @@ class Net:
         out = acts[-1]
         n, k = out.shape
         start = len(self.layers) - 1
+        # d_out: d loss / d (the output of layer i), from the top down.
         if self._fused(loss):
-            value = loss_value(loss, out, y, acts[-2], sample_weight, per_sample)
-            g = (out - y) * _sample_scale(loss, n, k, sample_weight, per_sample)
+            value = loss_value(loss, out, y, acts[-2], sample_weight, sum_over_outputs)
+            d_out = (out - y) * _sample_scale(loss, n, k, sample_weight, sum_over_outputs)
             start -= 1
         else:
-            value = loss_value(loss, out, y, None, sample_weight, per_sample)
-            g = loss_grad(loss, out, y, sample_weight, per_sample)
+            value = loss_value(loss, out, y, None, sample_weight, sum_over_outputs)
+            d_out = loss_grad(loss, out, y, sample_weight, sum_over_outputs)
         value += self._penalty(alpha, n, sample_weight)
-        total = n if sample_weight is None else float(np.sum(sample_weight))
+        divisor = weight_total(sample_weight, n)
         grads = {}
         for i in range(start, -1, -1):
             layer = self.layers[i]
             if layer[0] == "linear":
-                grads[i] = (acts[i].T @ g + alpha / total * layer[1], None if layer[2] is None else g.sum(axis=0))
-                g = g @ layer[1].T
+                grads[i] = (acts[i].T @ d_out + alpha / divisor * layer[1],
+                            None if layer[2] is None else d_out.sum(axis=0))
+                d_out = d_out @ layer[1].T
             else:
-                g = ACT[layer[0]][1](acts[i + 1], g)
+                d_out = ACT[layer[0]][1](acts[i + 1], d_out)
         flat = []
         for i, layer in enumerate(self.layers):
             if layer[0] == "linear":
@@ -218,13 +240,13 @@ class Net:
                     flat.append(gb)
         return value, flat
 
-    def sgd_step(self, X, y, loss, lr, sample_weight=None, per_sample=False, alpha=0.0):
-        value, grads = self.gradients(X, y, loss, sample_weight, per_sample, alpha)
+    def sgd_step(self, X, y, loss, lr, sample_weight=None, sum_over_outputs=False, alpha=0.0):
+        value, grads = self.gradients(X, y, loss, sample_weight, sum_over_outputs, alpha)
         for w, g in zip(self.weights(), grads):
             w -= lr * g
         return value
 
-    def train(self, X, y, loss, lr, batch_size, epochs, orders=None, sample_weight=None, per_sample=False,
+    def train(self, X, y, loss, lr, batch_size, epochs, orders=None, sample_weight=None, sum_over_outputs=False,
               alpha=0.0):
         """Plain minibatch SGD; orders (epochs, n) gives each epoch's sample
         order (default: no shuffling). Returns the per-epoch mean losses:
@@ -234,14 +256,14 @@ class Net:
         y = np.asarray(y, dtype=self.dtype)
         n = X.shape[0]
         history = np.empty(epochs)
-        for e in range(epochs):
-            order = np.arange(n) if orders is None else orders[e]
-            total = 0.0
-            for s in range(0, n, batch_size):
-                idx = order[s:s + batch_size]
-                w = None if sample_weight is None else np.asarray(sample_weight)[idx]
-                total += self.sgd_step(X[idx], y[idx], loss, lr, w, per_sample, alpha) * len(idx)
-            history[e] = total / n
+        for epoch in range(epochs):
+            order = np.arange(n) if orders is None else orders[epoch]
+            loss_sum = 0.0   # the batch losses times their rows
+            for start in range(0, n, batch_size):
+                rows = order[start:start + batch_size]
+                weights = None if sample_weight is None else np.asarray(sample_weight)[rows]
+                loss_sum += self.sgd_step(X[rows], y[rows], loss, lr, weights, sum_over_outputs, alpha) * len(rows)
+            history[epoch] = loss_sum / n
         return history
 
     def predict(self, X):

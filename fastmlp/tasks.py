@@ -11,6 +11,8 @@ that fit it: the one place where the command line and the benchmark decide.
 
 import numpy as np
 
+from . import losses
+
 MAX_CLASSES = 50  # integer targets with up to this many classes are classification by default
 TASKS = ("binary", "multiclass", "regression")
 
@@ -174,17 +176,18 @@ class Scorer:
         return 1.0 - float(np.dot(diff, diff)) / self.ss_tot
 
 
-def log_loss(task, pred, y, eps=1e-15):
+def log_loss(task, pred, y, clip_epsilon=losses.clip_epsilon(np.float64)):
     """Mean negative log-likelihood of the true classes (scikit-learn's
     log_loss): pred holds P(class 1) for "binary", one column per class for
-    "multiclass"; probabilities are clipped to [eps, 1 - eps]."""
+    "multiclass"; probabilities are clipped to [clip_epsilon, 1 - clip_epsilon]
+    (by default the bound of the float64 losses, fastmlp.losses.clip_epsilon)."""
     pred = np.asarray(pred, dtype=np.float64).reshape(len(y), -1)
     labels = labels_of(task, y)
     if task == "binary":
-        p1 = np.clip(pred[:, 0], eps, 1 - eps)
+        p1 = np.clip(pred[:, 0], clip_epsilon, 1 - clip_epsilon)
         p = np.where(labels == 1, p1, 1 - p1)
     else:
-        p = np.clip(pred[np.arange(len(labels)), labels], eps, 1.0)
+        p = np.clip(pred[np.arange(len(labels)), labels], clip_epsilon, 1.0)
     return float(-np.mean(np.log(p)))
 
 

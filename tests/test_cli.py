@@ -2,6 +2,7 @@
 codes, files written, output parsed), in-process calls of cli.main for the
 many error cases, and the Ctrl-C path."""
 
+import contextlib
 import csv
 import io
 import json
@@ -37,6 +38,15 @@ def call(capsys, *args):
     return code, captured.out, captured.err
 
 
+def call_for_fixture(*args):
+    """cli.main(ARGS) in this process for a module-scoped fixture, which has no
+    capsys; returns (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main([str(a) for a in args])
+    return code, out.getvalue(), err.getvalue()
+
+
 def assert_usage_error(code, out, err, *phrases):
     assert code == 2
     lines = err.strip().splitlines()
@@ -64,6 +74,28 @@ def xor_model(workdir):
     proc = run("train", "--save", path, "--json")
     assert proc.returncode == 0, proc.stderr
     return path, proc
+
+
+@pytest.fixture(scope="module")
+def three_model(workdir):
+    """`fastmlp train` on three.csv (three classes) with --save three.npz, --plot
+    three.png and --json: (model path, plot path, the JSON summary)."""
+    model_path, png = workdir / "three.npz", workdir / "three.png"
+    code, out, err = call_for_fixture("train", "--data", workdir / "three.csv", "--hidden", "6", "--epochs", "400",
+                                      "--lr", "0.05", "--save", model_path, "--plot", png, "--json")
+    assert code == 0, err
+    return model_path, png, json.loads(out)
+
+
+@pytest.fixture(scope="module")
+def named_model(workdir):
+    """`fastmlp train` on xor.csv (columns a, b, label) with --save named.npz:
+    a model whose inputs have names."""
+    path = workdir / "named.npz"
+    code, out, err = call_for_fixture("train", "--data", workdir / "xor.csv", "--quiet", "--epochs", "400",
+                                      "--lr", "0.1", "--save", path)
+    assert code == 0, err
+    return path
 
 
 # -- train ---------------------------------------------------------------------------
@@ -110,12 +142,8 @@ def test_train_quiet_prints_only_the_summary(capsys):
     assert out.splitlines()[0].startswith("result    final loss")
 
 
-def test_train_csv_multiclass_save_and_plot(capsys, workdir):
-    model_path, png = workdir / "three.npz", workdir / "three.png"
-    code, out, err = call(capsys, "train", "--data", workdir / "three.csv", "--hidden", "6", "--epochs", "400",
-                          "--lr", "0.05", "--save", model_path, "--plot", png, "--json")
-    assert code == 0, err
-    s = json.loads(out)
+def test_train_csv_multiclass_save_and_plot(three_model):
+    model_path, png, s = three_model
     assert s["task"] == "multiclass" and s["output"] == "softmax" and s["loss"] == "cross_entropy"
     assert s["layers"] == [3, 6, 3] and s["optimizer"] == "adam" and s["batch_size"] == 6
     assert s["feature_names"] == ["p", "q", "r"] and s["target"] == "cls"
@@ -255,28 +283,22 @@ def test_predict_dataset_to_stdout(xor_model):
     assert [float(r[1]) for r in rows[1:]] == want.tolist()        # exact round trip
 
 
-def test_predict_csv_matches_columns_by_name(capsys, workdir, xor_model):
-    code, out, err = call(capsys, "train", "--data", workdir / "xor.csv", "--quiet", "--epochs", "400",
-                          "--lr", "0.1", "--save", workdir / "named.npz")
-    assert code == 0
+def test_predict_csv_matches_columns_by_name(capsys, workdir, xor_model, named_model):
     (workdir / "swapped.csv").write_text("b,a\n1,0\n0,1\n")
     out_csv = workdir / "pred.csv"
-    code, out, err = call(capsys, "predict", workdir / "named.npz", "--data", workdir / "swapped.csv",
-                          "-o", out_csv)
+    code, out, err = call(capsys, "predict", named_model, "--data", workdir / "swapped.csv", "-o", out_csv)
     assert code == 0 and out == "" and "wrote 2 predictions" in err
     rows = list(csv.DictReader(out_csv.open()))
-    model = fm.load(workdir / "named.npz")
+    model = fm.load(named_model)
     want = model.predict(np.array([[0.0, 1.0], [1.0, 0.0]]))[:, 0]     # (a, b) order
     assert [float(r["probability"]) for r in rows] == want.tolist()
     # The training file itself (with its target column) works too.
-    code, out, err = call(capsys, "predict", workdir / "named.npz", "--data", workdir / "xor.csv")
+    code, out, err = call(capsys, "predict", named_model, "--data", workdir / "xor.csv")
     assert code == 0 and len(out.splitlines()) == 5
 
 
-def test_predict_multiclass_and_errors(capsys, workdir):
-    model = workdir / "three.npz"
-    if not model.exists():
-        pytest.skip("needs test_train_csv_multiclass_save_and_plot")
+def test_predict_multiclass_and_errors(capsys, workdir, three_model):
+    model, _, _ = three_model
     code, out, err = call(capsys, "predict", model, "--data", workdir / "three.csv")
     assert code == 0
     rows = list(csv.reader(io.StringIO(out)))
@@ -350,10 +372,8 @@ def test_formula_exact_evaluates_to_predict(xor_model):
     assert got == pytest.approx(want.tolist(), rel=1e-12, abs=1e-15)
 
 
-def test_formula_names_and_precision(capsys, workdir):
-    named = workdir / "named.npz"
-    if not named.exists():
-        pytest.skip("needs test_predict_csv_matches_columns_by_name")
+def test_formula_names_and_precision(capsys, named_model):
+    named = named_model
     code, out, err = call(capsys, "formula", named, "--precision", "2")
     assert code == 0
     first = out.splitlines()[0]

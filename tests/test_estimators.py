@@ -270,6 +270,27 @@ def test_whole_fit_same_as_sklearn(name):
         assert ours.validation_scores_ is None and ours.best_validation_score_ is None
 
 
+@pytest.mark.parametrize("activation", ["identity", "logistic", "tanh", "relu"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sklearn_initialisation_draws_sklearns_numbers(activation, dtype):
+    """fm.init.Xavier.sklearn, drawn from a RandomState layer by layer, gives
+    the very numbers of scikit-learn's _init_coef from the same state."""
+    sizes = [4, 7, 3, 2]
+    sk = sknn.MLPClassifier(activation=activation)
+    sk._random_state = np.random.RandomState(5)
+    want = [sk._init_coef(a, b, dtype) for a, b in zip(sizes[:-1], sizes[1:])]
+    model = fm.MLP(sizes, dtype=dtype, init="zeros")
+    rng = np.random.RandomState(5)
+    init = fm.init.Xavier.sklearn(logistic=activation == "logistic")
+    linear = [layer for layer in model.layers if isinstance(layer, fm.Linear)]
+    for layer in linear:
+        layer.initialise(rng, init)
+    for layer, (coef, intercept) in zip(linear, want):
+        np.testing.assert_array_equal(layer.weight, coef)
+        np.testing.assert_array_equal(layer.bias, intercept)
+    assert rng.randint(1 << 30) == sk._random_state.randint(1 << 30)   # the same number of draws
+
+
 def test_shuffle_draws_are_sklearns():
     """The estimator reproduces sklearn.utils.shuffle's draws without calling it."""
     from sklearn.utils import shuffle

@@ -138,6 +138,56 @@ def test_loss_values():
     assert fm.get_loss("poisson").forward(mu, counts) == pytest.approx(np.mean(dev), rel=1e-14)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["bce", "cross_entropy", "poisson"])
+def test_clipped_probabilities_agree_with_the_reference(name, dtype):
+    """Probabilities at 0 and 1 (and beyond float32's reach) are clipped at
+    losses.clip_epsilon(dtype) by the kernels and by the numpy reference
+    alike, in both dtypes: the same losses and gradients, and the bounded
+    values the clipping implies."""
+    c = fm.losses.clip_epsilon(dtype)
+    assert c == (1e-7 if dtype == np.float32 else 1e-15)
+    pred = np.array([[0.0, 1.0, 1e-20], [1.0 - 1e-17, 0.5, 0.0]], dtype=dtype)
+    if name == "bce":
+        y = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]], dtype=dtype)
+    elif name == "cross_entropy":
+        pred = np.array([[0.0, 1.0, 0.0], [1e-20, 0.0, 1.0]], dtype=dtype)
+        y = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0]], dtype=dtype)
+    else:
+        y = np.array([[2.0, 0.0, 1.0], [3.0, 1.0, 0.0]], dtype=dtype)
+    loss = fm.get_loss(name)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    value = loss.forward(pred, y)
+    assert value == pytest.approx(fm.reference.loss_value(name, pred, y), rel=rtol)
+    np.testing.assert_allclose(loss.backward(pred, y), fm.reference.loss_grad(name, pred, y), rtol=rtol)
+    # Each clipped term is bounded, times its target: -log(c) below, -log(1 - (1 - c)) above (in
+    # float64, where 1 - c rounds). bce: three below, two above and one log(2) over six elements;
+    # cross_entropy: one -log(c) per sample.
+    below, above = -np.log(c), -np.log(1.0 - (1.0 - c))
+    bound = {"bce": (3 * below + 2 * above + np.log(2)) / 6, "cross_entropy": below}
+    if name in bound:
+        assert value == pytest.approx(bound[name], rel=rtol)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_l2_penalty_is_the_engines(weighted):
+    """losses.l2_penalty (the estimators' and the reference's) is the term the
+    compiled loss adds: alpha / 2 * sum ||W||^2 over the weight matrices (not
+    the biases) / the rows or the weight sum."""
+    rng = np.random.default_rng(3)
+    model = fm.Model([fm.Linear(3, 5), fm.Tanh(), fm.Linear(5, 2)], dtype=np.float64, seed=2)
+    X, y = rng.normal(size=(7, 3)), rng.normal(size=(7, 2))
+    sw = rng.uniform(0, 2, size=7) if weighted else None
+    with_penalty = model.loss_and_gradient(X, y, "half_mse", alpha=0.3, sample_weight=sw)
+    without = model.loss_and_gradient(X, y, "half_mse", alpha=0.0, sample_weight=sw)
+    total = fm.losses.weight_total(sw, 7)
+    assert total == (7 if sw is None else pytest.approx(sw.sum(), rel=1e-15))
+    penalty = fm.losses.l2_penalty([model.layers[0].weight, model.layers[2].weight], 0.3, total)
+    squares = np.sum(model.layers[0].weight ** 2) + np.sum(model.layers[2].weight ** 2)
+    assert penalty == pytest.approx(0.15 * squares / total, rel=1e-14)
+    assert with_penalty - without == pytest.approx(penalty, rel=1e-12)
+
+
 @pytest.mark.parametrize("loss,output,k", [("bce", fm.Sigmoid, 1), ("bce", fm.Sigmoid, 3),
                                            ("cross_entropy", fm.Softmax, 4), ("poisson", fm.Exp, 1),
                                            ("poisson", fm.Exp, 3),

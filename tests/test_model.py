@@ -60,6 +60,11 @@ def test_normal_and_uniform_initialisers_with_arguments():
     m = fm.Model([fm.Linear(300, 300)], seed=0, init=fm.init.Uniform(-0.2, 0.3))
     w = m.layers[0].weight
     assert w.min() >= -0.2 and w.max() <= 0.3 and abs(w.mean() - 0.05) < 0.005
+    # Xavier's options: the bound sqrt(factor / (d_in + d_out)), and biases from the same range.
+    m = fm.Model([fm.Linear(200, 300)], seed=0, init=fm.init.Xavier(factor=2.0, uniform_bias=True))
+    w, b, bound = m.layers[0].weight, m.layers[0].bias, np.sqrt(2.0 / 500)
+    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound
+    assert np.abs(b).max() <= bound and abs(b.std() - bound / np.sqrt(3)) < 0.1 * bound
     # A per-layer init overrides the model's.
     m = fm.Model([fm.Linear(2, 3, init="zeros"), fm.ReLU(), fm.Linear(3, 1)], seed=0)
     assert np.all(m.layers[0].weight == 0) and np.any(m.layers[2].weight != 0)

@@ -343,8 +343,9 @@ def test_schedule_and_early_stopping_configs_rebuild_the_trainer():
 def test_progress_bar_and_periodic_lines_show_the_validation_loss(capsys):
     X, y = fm.datasets.line(100)
     h = trainer(line_model(), epochs=12, validation_split=0.2, progress=True).fit(X, y)
-    last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
-    assert "12/12" in last and f"val_loss={h.val_loss[-1]:.4g}" in last and f"loss={h.loss[-1]:.4g}" in last
+    progress_line = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert "12/12" in progress_line and f"val_loss={h.val_loss[-1]:.4g}" in progress_line
+    assert f"loss={h.loss[-1]:.4g}" in progress_line
     h = trainer(line_model(), epochs=12, validation_split=0.2, print_every=4).fit(X, y)
     lines = capsys.readouterr().out.splitlines()
     assert lines == [f"epoch {e}/12  loss {h.loss[e - 1]:.6g}  val_loss {h.val_loss[e - 1]:.6g}  "

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, note
+from hypothesis import assume, event, given, note, reject
 from hypothesis import strategies as st
 
 import fastmlp as fm
@@ -202,33 +202,57 @@ def test_forward_backward_gradient_matches_finite_differences(net):
 
 # -- the fused engine against the reference -----------------------------------------------------
 
-@given(net=nets(max_n=16), data=st.data())
-def test_engine_matches_the_numpy_reference(net, data):
-    note(repr(net))
-    batch = data.draw(st.integers(1, net.n), label="batch_size")
-    epochs = data.draw(st.integers(1, 3), label="epochs")
-    lr = data.draw(st.sampled_from([0.01, 0.03, 0.1]), label="lr")
-    seed = data.draw(st.integers(0, 2**32 - 1), label="shuffle seed")
-    model = net.build()
-    X, y = net.data()
-    Y = model.check_target(y, X.shape[0], loss=net.loss)
-    reference = fm.reference.Net.from_model(model)
-    trainer = fm.Trainer(model, loss=net.loss, lr=lr, batch_size=batch, epochs=epochs, seed=seed, shuffle=True)
-    try:
-        history = trainer.fit(X, y)
-    except fm.TrainingDiverged:
-        history = trainer.history
-    # Where training is unstable (the loss grows), rounding differences are amplified
-    # chaotically and probabilities hit their clipping bounds: exact agreement is
-    # only a property of stable runs.
-    assume(history.epochs == epochs and np.all(history.loss <= 2 * history.loss[0] + 1e-12))
-    orders = fm.trainer.shuffle_orders(seed, epochs, net.n) if batch < net.n else None
-    with np.errstate(all="ignore"):
-        ref_loss = reference.train(X, Y, net.loss, lr, batch, epochs, orders=orders)
-    np.testing.assert_allclose(history.loss, ref_loss, rtol=1e-10, atol=1e-14)
-    ref_params = reference.flat()
-    np.testing.assert_allclose(model.params, ref_params, rtol=1e-10,
-                               atol=1e-10 * max(1.0, np.abs(ref_params).max()))
+# Cases whose training is unstable are discarded (below). They are rare among
+# the drawn networks; when more than this share of the drawn cases is
+# discarded, too little is compared and the test fails (the profiles silence
+# hypothesis's own filter_too_much health check).
+MAX_UNSTABLE_SHARE = 0.05
+
+
+def test_engine_matches_the_numpy_reference(record_property):
+    outcomes = {"compared": 0, "unstable": 0}
+
+    @given(net=nets(max_n=16), data=st.data())
+    def compare(net, data):
+        note(repr(net))
+        batch = data.draw(st.integers(1, net.n), label="batch_size")
+        epochs = data.draw(st.integers(1, 3), label="epochs")
+        lr = data.draw(st.sampled_from([0.01, 0.03, 0.1]), label="lr")
+        seed = data.draw(st.integers(0, 2**32 - 1), label="shuffle seed")
+        model = net.build()
+        X, y = net.data()
+        Y = model.check_target(y, X.shape[0], loss=net.loss)
+        reference = fm.reference.Net.from_model(model)
+        trainer = fm.Trainer(model, loss=net.loss, lr=lr, batch_size=batch, epochs=epochs, seed=seed, shuffle=True)
+        try:
+            history = trainer.fit(X, y)
+        except fm.TrainingDiverged:
+            history = trainer.history
+        # Where training is unstable (the loss grows), rounding differences are amplified
+        # chaotically and probabilities hit their clipping bounds: exact agreement is
+        # only a property of stable runs.
+        if not (history.epochs == epochs and np.all(history.loss <= 2 * history.loss[0] + 1e-12)):
+            outcomes["unstable"] += 1
+            event("discarded: unstable training")
+            reject()
+        outcomes["compared"] += 1
+        orders = fm.trainer.shuffle_orders(seed, epochs, net.n) if batch < net.n else None
+        with np.errstate(all="ignore"):
+            ref_loss = reference.train(X, Y, net.loss, lr, batch, epochs, orders=orders)
+        np.testing.assert_allclose(history.loss, ref_loss, rtol=1e-10, atol=1e-14)
+        ref_params = reference.flat()
+        np.testing.assert_allclose(model.params, ref_params, rtol=1e-10,
+                                   atol=1e-10 * max(1.0, np.abs(ref_params).max()))
+
+    compare()
+    drawn = outcomes["compared"] + outcomes["unstable"]
+    record_property("compared", outcomes["compared"])
+    record_property("discarded_unstable", outcomes["unstable"])
+    print(f"engine against reference: {outcomes['compared']} compared, {outcomes['unstable']} of {drawn} "
+          f"discarded as unstable")
+    assert outcomes["unstable"] <= MAX_UNSTABLE_SHARE * drawn, (
+        f"{outcomes['unstable']} of {drawn} drawn cases trained unstably and were discarded, more than "
+        f"{MAX_UNSTABLE_SHARE:.0%}: the strategy draws too few cases the comparison can check")
 
 
 # -- large inputs -------------------------------------------------------------------------------

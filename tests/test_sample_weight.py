@@ -47,7 +47,7 @@ def test_weighted_loss_and_gradient_equal_the_reference(loss, output, k, per_sam
     model = fm.MLP([3, 5, k], activation="tanh", output=output, seed=1)
     value = model.loss_and_gradient(X, Y, loss, alpha=0.3, per_sample=per_sample, sample_weight=w)
     ref_value, ref_grads = fm.reference.Net.from_model(model).gradients(X, Y, loss, sample_weight=w,
-                                                                        per_sample=per_sample, alpha=0.3)
+                                                                        sum_over_outputs=per_sample, alpha=0.3)
     assert value == pytest.approx(ref_value, rel=1e-13)
     np.testing.assert_allclose(model.grads, np.concatenate([g.ravel() for g in ref_grads]), rtol=0, atol=1e-13)
 
@@ -109,7 +109,8 @@ def test_weighted_minibatches_equal_the_reference():
     history = fm.Trainer(model, loss="half_mse", lr=0.1, batch_size=10, epochs=3, seed=5, alpha=0.2,
                          per_sample=True).fit(X, Y, sample_weight=w)
     orders = fm.trainer.shuffle_orders(5, 3, len(X))
-    ref_loss = ref.train(X, Y, "half_mse", 0.1, 10, 3, orders=orders, sample_weight=w, per_sample=True, alpha=0.2)
+    ref_loss = ref.train(X, Y, "half_mse", 0.1, 10, 3, orders=orders, sample_weight=w, sum_over_outputs=True,
+                         alpha=0.2)
     np.testing.assert_allclose(history.loss, ref_loss, rtol=1e-12)
     np.testing.assert_allclose(model.params, ref.flat(), rtol=0, atol=1e-12)
 
@@ -157,6 +158,8 @@ def test_trainer_class_weight_balanced_and_dict():
 sknn = pytest.importorskip("sklearn.neural_network")
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
+from fastmlp.estimators import SOLVER_VARIANTS  # noqa: E402
+
 
 @pytest.fixture(autouse=True, scope="module")
 def one_blas_thread():
@@ -194,24 +197,15 @@ def max_weight_difference(sk, ours):
                for a, b in zip(sk.coefs_ + sk.intercepts_, ours.coefs_ + ours.intercepts_))
 
 
-SOLVERS = {
-    "sgd": dict(solver="sgd", momentum=0.0, learning_rate_init=0.05),
-    "momentum": dict(solver="sgd", momentum=0.9, nesterovs_momentum=False, learning_rate_init=0.02),
-    "nesterov": dict(solver="sgd", momentum=0.9, nesterovs_momentum=True, learning_rate_init=0.02),
-    "adam": dict(solver="adam", learning_rate_init=0.01),
-    "lbfgs": dict(solver="lbfgs", max_iter=6),
-}
-
-
 @pytest.mark.parametrize("kind", ["binary", "multiclass", "multilabel", "regression", "multioutput"])
-@pytest.mark.parametrize("solver", list(SOLVERS))
+@pytest.mark.parametrize("solver", list(SOLVER_VARIANTS))
 def test_weighted_fit_same_as_sklearn(kind, solver):
     """Minibatches of 16 (the last one shorter), sklearn's shuffling,
     alpha > 0: weights, loss curve and loss_ as scikit-learn's."""
     X, y, w = est_data(kind)
     params = dict(hidden_layer_sizes=(6, 4), activation="tanh", random_state=3, batch_size=16, alpha=0.05,
                   max_iter=15)
-    params.update(SOLVERS[solver])
+    params.update(SOLVER_VARIANTS[solver])
     sk, ours = est_pair(kind, **params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -132,9 +132,9 @@ def test_progress_bar_ends_with_the_last_epoch_and_its_loss(capsys, monkeypatch)
     X, y = fm.datasets.xor()
     model = fm.MLP([2, 8, 1], output="sigmoid", seed=0)
     h = fm.Trainer(model, loss="mse", lr=0.5, batch_size=4, epochs=300, progress=True).fit(X, y)
-    last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
-    assert "300/300" in last
-    assert f"loss={h.loss[-1]:.4g}" in last and "steps_s=" in last
+    progress_line = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert "300/300" in progress_line
+    assert f"loss={h.loss[-1]:.4g}" in progress_line and "steps_s=" in progress_line
 
 
 def test_zero_epochs_changes_nothing():

@@ -5,19 +5,37 @@ converted without compiling a new kernel specialisation.
 
 The table runs with every compiled kernel replaced by a tripwire, so a case
 only passes if the error is raised by the validation in front of the kernels.
+
+Rows that need scikit-learn or pandas say so with require(): those packages
+are in the `test` extra (pyproject.toml), so a missing one fails the row,
+naming it, instead of skipping it.
 """
 
+import importlib
 import os
 import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse
 
 import fastmlp as fm
-from fastmlp import bench
+from fastmlp import bench, cli
 from fastmlp import kernels as K
 
 # -- helpers ------------------------------------------------------------------------------------
+
+def require(module):
+    """Import `module`, a package of the `test` extra that a row needs. The
+    extra installs it for every test run, so its absence is a broken test
+    environment: the row fails, saying what to install, and is not skipped."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        problem = exc
+    pytest.fail(f"this case needs {module}, which the test extra installs: pip install -e '.[test]' ({problem})",
+                pytrace=False)
+
 
 X4, Y4 = fm.datasets.xor()                        # (4, 2), (4, 1)
 Y3 = np.array([0, 1, 2, 1])                      # class indices for a 3-class model
@@ -82,13 +100,11 @@ X_CASES = [
 
 
 def _sparse(X=X4, **kw):
-    sparse = pytest.importorskip("scipy.sparse")
-    return sparse.csr_matrix(X, **kw)
+    return scipy.sparse.csr_matrix(X, **kw)
 
 
 def _bad_structure():
-    sparse = pytest.importorskip("scipy.sparse")
-    m = sparse.csr_matrix(X4)
+    m = scipy.sparse.csr_matrix(X4)
     m.indices[0] = 7          # a column index beyond the 2 columns
     return m
 
@@ -155,9 +171,14 @@ Y_CASES = [
 ]
 
 
+def _estimators():
+    """fastmlp.estimators, which needs scikit-learn."""
+    require("sklearn")
+    return importlib.import_module("fastmlp.estimators")
+
+
 def _estimator(kind, **kw):
-    from fastmlp import estimators
-    return getattr(estimators, kind)(max_iter=2, **kw)
+    return getattr(_estimators(), kind)(max_iter=2, **kw)
 
 
 # Entry points that take sample weights: each must refuse bad weights the same way.
@@ -188,7 +209,7 @@ SW_CASES = [
 
 
 def _pd():
-    return pytest.importorskip("pandas")
+    return require("pandas")
 
 
 def _named(columns=("a", "b")):
@@ -303,6 +324,8 @@ OTHER_CASES = [
     ("dtype-nonsense", lambda: fm.MLP([2, 1], dtype="banana"), TypeError, ["float32 or float64", "'banana'"]),
     ("model-seed", lambda: fm.MLP([2, 1], seed="x"), TypeError, ["'seed'", "'x'"]),
     ("init-argument", lambda: fm.init.get("normal", std=-1), ValueError, ["'std'", "> 0", "-1"]),
+    ("xavier-factor", lambda: fm.init.Xavier(factor=0), ValueError, ["'factor'", "> 0", "0"]),
+    ("xavier-uniform-bias", lambda: fm.init.Xavier(uniform_bias="yes"), TypeError, ["'uniform_bias'", "'yes'"]),
     # call order
     ("backward-before-forward", lambda: binary().backward(np.zeros((4, 1))), RuntimeError,
      ["backward()", "before forward()"]),
@@ -547,25 +570,19 @@ def tripwire(monkeypatch):
             monkeypatch.setattr(K, name, make(name))
 
 
-def test_the_tripwire_trips(tripwire):
-    with pytest.raises(AssertionError, match="compiled kernel predict_into was called"):
-        binary().predict(X4)
-    with pytest.raises(AssertionError, match="compiled kernel train_epochs was called"):
-        fm.Trainer(binary(), batch_size=4, epochs=1).fit(X4, Y4)
-    try:
-        from fastmlp.estimators import MLPClassifier
-    except ImportError:
-        pass
-    else:
-        with pytest.raises(AssertionError, match="compiled kernel"):
-            MLPClassifier(max_iter=2).fit(X4, [0, 1, 1, 0])
-    try:
-        from fastmlp import cli
-    except ImportError:
-        pass
-    else:
-        with pytest.raises(AssertionError, match="compiled kernel"):
-            cli.main(["train", "--quiet", "--epochs", "1"])
+# (id, a call that runs compiled code, the kernel it reaches first, or None for any)
+TRIPWIRE_CASES = [
+    ("predict", lambda: binary().predict(X4), "predict_into"),
+    ("Trainer.fit", lambda: fm.Trainer(binary(), batch_size=4, epochs=1).fit(X4, Y4), "train_epochs"),
+    ("MLPClassifier.fit", lambda: _estimator("MLPClassifier").fit(X4, [0, 1, 1, 0]), None),
+    ("cli-train", lambda: cli.main(["train", "--quiet", "--epochs", "1"]), None),
+]
+
+
+@pytest.mark.parametrize("case_id,call,kernel", TRIPWIRE_CASES, ids=[c[0] for c in TRIPWIRE_CASES])
+def test_the_tripwire_trips(tripwire, case_id, call, kernel):
+    with pytest.raises(AssertionError, match=f"compiled kernel {kernel or ''}"):
+        call()
 
 
 def assert_message(excinfo, words):
@@ -574,12 +591,17 @@ def assert_message(excinfo, words):
         assert w.lower() in msg.lower(), f"{w!r} not in message: {msg}"
 
 
+def assert_refused(entry, value, exc, words):
+    """entry(value) raises exc, whose message holds the key words."""
+    with pytest.raises(exc) as excinfo:
+        entry(value)
+    assert_message(excinfo, words)
+
+
 @pytest.mark.parametrize("entry", list(X_ENTRIES))
 @pytest.mark.parametrize("case_id,X,exc,words", X_CASES, ids=[c[0] for c in X_CASES])
 def test_bad_X(tripwire, entry, case_id, X, exc, words):
-    with pytest.raises(exc) as excinfo:
-        X_ENTRIES[entry](X)
-    assert_message(excinfo, words)
+    assert_refused(X_ENTRIES[entry], X, exc, words)
 
 
 @pytest.mark.parametrize("entry", list(Y_ENTRIES))
@@ -597,10 +619,7 @@ def test_bad_y(tripwire, entry, case_id, build, loss, y, exc, words):
 @pytest.mark.parametrize("case_id,make,exc,words", [c for c in SPARSE_CASES if c[2] is not None],
                          ids=[c[0] for c in SPARSE_CASES if c[2] is not None])
 def test_bad_sparse_X(tripwire, entry, case_id, make, exc, words):
-    X = make()
-    with pytest.raises(exc) as excinfo:
-        SPARSE_ENTRIES[entry](X)
-    assert_message(excinfo, words)
+    assert_refused(SPARSE_ENTRIES[entry], make(), exc, words)
 
 
 def test_sparse_X_too_large_for_float32(tripwire):
@@ -612,11 +631,7 @@ def test_sparse_X_too_large_for_float32(tripwire):
 @pytest.mark.parametrize("entry", list(SW_ENTRIES))
 @pytest.mark.parametrize("case_id,sw,exc,words", SW_CASES, ids=[c[0] for c in SW_CASES])
 def test_bad_sample_weight(tripwire, entry, case_id, sw, exc, words):
-    if "MLP" in entry:
-        pytest.importorskip("sklearn")
-    with pytest.raises(exc) as excinfo:
-        SW_ENTRIES[entry](sw)
-    assert_message(excinfo, words)
+    assert_refused(SW_ENTRIES[entry], sw, exc, words)
 
 
 @pytest.mark.parametrize("case_id,call,exc,words", OTHER_CASES, ids=[c[0] for c in OTHER_CASES])
@@ -790,11 +805,7 @@ def test_probability_targets_within_rounding_are_accepted():
     assert np.isfinite(m.loss_and_gradient(X4, p.astype(np.float32), "cross_entropy"))
 
 
-# -- estimators and CLI, once they exist --------------------------------------------------------
-
-def _estimators():
-    return pytest.importorskip("fastmlp.estimators")
-
+# -- estimators and CLI --------------------------------------------------------------------------
 
 ESTIMATOR_CASES = [
     # (id, fit X, fit y, exception, key words)
@@ -811,10 +822,7 @@ ESTIMATOR_CASES = [
 @pytest.mark.parametrize("case_id,X,y,exc,words", ESTIMATOR_CASES, ids=[c[0] for c in ESTIMATOR_CASES])
 @pytest.mark.parametrize("kind", ["MLPClassifier", "MLPRegressor"])
 def test_estimators_refuse_bad_input(tripwire, kind, case_id, X, y, exc, words):
-    est_mod = _estimators()
-    cls = getattr(est_mod, kind, None)
-    if cls is None:
-        pytest.skip(f"fastmlp.estimators has no {kind}")
+    cls = getattr(_estimators(), kind)
     with pytest.raises(exc) as excinfo:
         cls(max_iter=2).fit(X, np.asarray(y))
     assert_message(excinfo, words)
@@ -822,10 +830,7 @@ def test_estimators_refuse_bad_input(tripwire, kind, case_id, X, y, exc, words):
 
 @pytest.mark.parametrize("kind", ["MLPClassifier", "MLPRegressor"])
 def test_estimators_predict_before_fit_is_not_fitted_error(kind):
-    est_mod = _estimators()
-    cls = getattr(est_mod, kind, None)
-    if cls is None:
-        pytest.skip(f"fastmlp.estimators has no {kind}")
+    cls = getattr(_estimators(), kind)
     with pytest.raises(ValueError) as excinfo:       # scikit-learn's or fastmlp's NotFittedError
         cls().predict(X4)
     assert type(excinfo.value).__name__ == "NotFittedError"
@@ -842,19 +847,11 @@ def test_estimators_predict_before_fit_is_not_fitted_error(kind):
     ("solver", "adamw", ValueError, "solver"),
 ])
 def test_estimators_refuse_bad_hyperparameters(tripwire, kind, param, value, exc, word):
-    est_mod = _estimators()
-    cls = getattr(est_mod, kind, None)
-    if cls is None:
-        pytest.skip(f"fastmlp.estimators has no {kind}")
-    if param not in cls().get_params():
-        pytest.skip(f"{kind} has no parameter {param}")
+    cls = getattr(_estimators(), kind)
+    assert param in cls().get_params()
     with pytest.raises(exc) as excinfo:
         cls(**{param: value}).fit(X4, np.array([0, 1, 1, 0]))
     assert_message(excinfo, [word])
-
-
-def _cli():
-    return pytest.importorskip("fastmlp.cli")
 
 
 def _csv(text):
@@ -940,7 +937,6 @@ CLI_CASES = [
 
 @pytest.mark.parametrize("case_id,argv,make,words", CLI_CASES, ids=[c[0] for c in CLI_CASES])
 def test_cli_refuses_bad_input_with_one_line_and_exit_code_2(tripwire, tmp_path, capsys, case_id, argv, make, words):
-    cli = _cli()
     if make is not None:
         make(str(tmp_path))
     try:
