@@ -62,11 +62,11 @@ EngineSettings = collections.namedtuple("EngineSettings", [
 ])
 
 
-def engine_settings(batch, optimizer, lr, momentum=0.0, nesterov=False, beta_1=0.9, beta_2=0.999,
-                    adam_epsilon=1e-8, alpha=0.0, clip_epsilon=1e-7, shuffle=False, target_loss=None,
-                    per_sample=False):
+def engine_settings(batch, optimizer, lr, clip_epsilon, momentum=0.0, nesterov=False, beta_1=0.9, beta_2=0.999,
+                    adam_epsilon=1e-8, alpha=0.0, shuffle=False, target_loss=None, per_sample=False):
     """The EngineSettings record with every field of its one type, for
-    already-checked values (fastmlp.Trainer.engine_settings checks them)."""
+    already-checked values (fastmlp.Trainer.engine_settings checks them;
+    clip_epsilon comes from fastmlp.losses.clip_epsilon)."""
     return EngineSettings(int(batch), int(optimizer), float(lr), float(momentum), bool(nesterov),
                           float(beta_1), float(beta_2), float(adam_epsilon), float(alpha), float(clip_epsilon),
                           bool(shuffle), 0.0 if target_loss is None else float(target_loss),
@@ -1685,7 +1685,7 @@ def _train_epochs(params, grads, layout, loss, X, indptr, indices, data, Y, W, o
     adam_eps = settings.adam_epsilon
     alpha = settings.alpha
     target = settings.target_loss
-    clip_eps = settings.clip_epsilon
+    clip_epsilon = settings.clip_epsilon
     batch = min(max(settings.batch, 1), n)
     opt = settings.optimizer
     nesterov = settings.nesterov
@@ -1773,13 +1773,13 @@ def _train_epochs(params, grads, layout, loss, X, indptr, indices, data, Y, W, o
                     sparse_linear_forward(starts, ends, indices, data, ws[0], bs[0], bias0, xs[1])
                     forward_views(layout, xs, ws, bs, 1)
                     value = backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb, wb,
-                                           clip_eps, alpha, per_sample, start, 1)
+                                           clip_epsilon, alpha, per_sample, start, 1)
                     value += sparse_input_backward(params, grads, layout, starts, ends, indices, data, douts[0],
                                                    gws[0], gbs[0], alpha, wb)
                 if X is not None:
                     forward_views(layout, xs, ws, bs, 0)
                     value = backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb, wb,
-                                           clip_eps, alpha, per_sample, start, 0)
+                                           clip_epsilon, alpha, per_sample, start, 0)
                 total += value * batch
             else:
                 if indptr is not None:
@@ -1794,14 +1794,14 @@ def _train_epochs(params, grads, layout, loss, X, indptr, indices, data, Y, W, o
                                           tail_xs[1])
                     forward_views(layout, tail_xs, tail_ws, tail_bs, 1)
                     value = backward_views(params, grads, layout, loss, tail_xs, tail_ws, tail_gws, tail_gbs,
-                                           tail_douts, tail_dxs, tail_yb, tail_wb, clip_eps, alpha, per_sample,
+                                           tail_douts, tail_dxs, tail_yb, tail_wb, clip_epsilon, alpha, per_sample,
                                            start, 1)
                     value += sparse_input_backward(params, grads, layout, tail_starts, tail_ends, indices, data,
                                                    tail_douts[0], tail_gws[0], tail_gbs[0], alpha, tail_wb)
                 if X is not None:
                     forward_views(layout, tail_xs, tail_ws, tail_bs, 0)
                     value = backward_views(params, grads, layout, loss, tail_xs, tail_ws, tail_gws, tail_gbs,
-                                           tail_douts, tail_dxs, tail_yb, tail_wb, clip_eps, alpha, per_sample,
+                                           tail_douts, tail_dxs, tail_yb, tail_wb, clip_epsilon, alpha, per_sample,
                                            start, 0)
                 total += value * tail_rows
             if opt == OPT_ADAM:

@@ -75,9 +75,6 @@ class Loss:
         self.name = check_choice(name, "loss", NAMES)
         self.kind = _KINDS[self.name]
 
-    # The engine's callers (Trainer, Model.loss_and_gradient) read the bound here.
-    clip_eps = staticmethod(clip_epsilon)
-
     def check_model(self, model):
         """Raise ValueError when the model's outputs cannot be this loss's
         predictions: bce and cross_entropy need a Sigmoid or Softmax last layer

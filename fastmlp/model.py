@@ -19,7 +19,7 @@ import numpy as np
 from . import kernels as K
 from .init import get as get_init
 from .layers import ACTIVATIONS, HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS, Layer, Linear, Softmax, layer_from_config
-from .losses import get_loss
+from .losses import clip_epsilon, get_loss
 from .validation import (SparseRows, as_matrix, as_sample_weight, as_targets, check_bool, check_choice,
                          check_classes, check_dtype, check_feature_names, check_float, check_int, check_seed,
                          feature_names_of)
@@ -318,7 +318,7 @@ class Model:
         W = None if W is None or np.all(W == 1.0) else W
         Xd, indptr, indices, data = input_arrays(X, self.dtype)
         return float(K.loss_and_gradient(self.params, self.grads, self.layout, lossobj.kind, Xd, indptr, indices,
-                                         data, Y, W, lossobj.clip_eps(self.dtype), alpha, per_sample))
+                                         data, Y, W, clip_epsilon(self.dtype), alpha, per_sample))
 
     # -- pickling: rebuild the layer views into the flat buffers ---------------
     def __getstate__(self):

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import kernels as K
 from .callbacks import Best, get_early_stopping, get_schedule
-from .losses import get_loss
+from .losses import clip_epsilon, get_loss
 from .model import PREDICT_BLOCK, Model, engine_weights, input_arrays
 from .optim import get_optimizer
 from .preprocessing import Standardizer
@@ -299,7 +299,7 @@ class Trainer:
             batch = n
         shuffle = self.shuffle and batch < n
         settings = K.engine_settings(batch=batch, alpha=self.alpha,
-                                     clip_epsilon=self.loss.clip_eps(self.model.dtype), shuffle=shuffle,
+                                     clip_epsilon=clip_epsilon(self.model.dtype), shuffle=shuffle,
                                      target_loss=self.target_loss, per_sample=self.per_sample,
                                      **self.optimizer.engine_fields())
         return settings, batch, shuffle
@@ -531,7 +531,7 @@ class Trainer:
             watched = [(input_arrays(rows, model.dtype), out) for rows, out in watched]
             val_score = Scorer(task, Yv)
             sample_score = Scorer(task, Y[sample]) if n_sample else None
-            loss_kind, clip = self.loss.kind, self.loss.clip_eps(model.dtype)
+            loss_kind, clip = self.loss.kind, clip_epsilon(model.dtype)
             # The engine's per_sample losses sum over the outputs: the validation loss does too.
             loss_scale = n_out if self.per_sample and self.loss.name != "cross_entropy" and n_out > 1 else 1
 
