@@ -15,7 +15,7 @@ Measures, each as a fresh child process:
   runs nothing else. With PyTorch installed, the same workload in PyTorch too.
 * for scale: the interpreter alone, ``import fastmlp`` and ``import torch``.
 
-The targets (issue 3) are printed next to the figures; nothing here fails
+The targets are printed next to the figures; nothing here fails
 on a miss: speed lives in benchmarks, not in assertions.
 """
 

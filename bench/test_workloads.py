@@ -7,7 +7,7 @@ Every round trains a fresh copy of the same initial model, so rounds are
 identical work. ``extra_info`` records the steps of one round and, once
 timed, the best time per step. Besides ``Trainer.fit`` this times the bare
 engine (``kernels.train_epochs`` in one call) on xor: the difference is what
-chunking, history and progress reporting cost (the issue's budget: 10%).
+chunking, history and progress reporting cost (budget: 10%).
 The assertions check the training results, never the timings.
 """
 

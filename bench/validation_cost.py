@@ -21,7 +21,7 @@ each from the same initial weights and seed:
 (``Trainer.split``), so the four differ only in what happens between
 epochs. The time is the History's (the fit's loop, not the set-up). Rounds
 are interleaved; the cost is the median over rounds of each round's ratio
-to ``none``. The target (issue 13) is a cost of at most 10% for ``split``.
+to ``none``. The target is a cost of at most 10% for ``split``.
 Nothing fails on a miss.
 """
 

@@ -51,7 +51,6 @@ except ImportError:  # pragma: no cover - older scikit-learn
 from . import kernels as K
 from .init import Xavier
 from .layers import Linear
-from .losses import l2_penalty, weight_total
 from .model import MLP
 from .trainer import Trainer, TrainingDiverged
 from .validation import SparseRows, as_sample_weight, as_sparse_rows, check_dtype, is_sparse
@@ -220,32 +219,11 @@ class _BaseMLP(BaseEstimator):
     def _loss_name(self):
         return _OUTPUTS[self.out_activation_][1]
 
-    def _mean_over_outputs(self):
-        """Whether scikit-learn's reported loss differs from the engine's: it
-        reports a multi-output squared error as the mean over the outputs,
-        while its gradient (and the engine's loss, per_sample) sums over them."""
-        return self._loss_name == "half_mse" and self.n_outputs_ > 1
-
-    def _split_penalty(self):
-        """With alpha > 0 the L2 penalty, which scikit-learn does not average
-        over the outputs, cannot be told apart from an epoch's mean loss, so
-        each batch then runs as its own engine call."""
-        return self._mean_over_outputs() and self.alpha > 0
-
-    def _batch_penalty(self, W, n_rows):
-        """The L2 penalty the engine adds to the loss of a batch of `n_rows`
-        samples with weights W (empty: unweighted), at the current weights."""
-        return l2_penalty(self.coefs_, self.alpha, weight_total(W, n_rows))
-
-    def _reported_loss(self, engine_loss, penalty=0.0):
-        """scikit-learn's loss_ for the engine's loss (a float, or an array of
-        epoch losses without a penalty) of the same samples and weights; penalty:
-        the L2 term inside engine_loss (_batch_penalty before the update).
-        The engine returns the error and the penalty summed, so the penalty is
-        taken out to average the error alone over the outputs."""
-        if not self._mean_over_outputs():
-            return engine_loss
-        return (engine_loss - penalty) / self.n_outputs_ + penalty
+    def _per_sample(self):
+        """The engine's per_sample for scikit-learn's losses: their gradients
+        sum over the outputs; the log-loss it reports does too, while its
+        squared error (MLPRegressor) is a mean over them ("gradient")."""
+        return "gradient" if self._loss_name == "half_mse" else True
 
     # -- fitting --------------------------------------------------------------------
     def _fit(self, X, y, sample_weight=None, incremental=False):
@@ -304,7 +282,7 @@ class _BaseMLP(BaseEstimator):
                        momentum=self.momentum if sgd else 0.0,
                        nesterov=bool(sgd and self.nesterovs_momentum and self.momentum > 0),
                        beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
-                       alpha=self.alpha, per_sample=True)
+                       alpha=self.alpha, per_sample=self._per_sample())
 
     def _one_epoch(self, trainer, X, Y, W, order=_NO_ORDER):
         """One epoch over X, Y (validated, in the model's dtype, in order, or
@@ -322,30 +300,9 @@ class _BaseMLP(BaseEstimator):
         """Train `epochs` epochs over X, Y (weights W) in their order, or in
         `order` (one epoch; sparse X, which is not copied to shuffle it).
         Returns (the epoch losses in scikit-learn's convention, interrupted?)."""
-        if self._split_penalty():
-            n, batch = X.shape[0], trainer.batch_size
-            loss_sum = 0.0   # the batch losses times their rows
-            try:
-                for start in range(0, n, batch):
-                    stop = min(start + batch, n)
-                    n_rows = stop - start
-                    batch_rows = slice(start, stop) if order is None else order[start:stop]
-                    if isinstance(X, SparseRows):
-                        X_batch = X.take(np.arange(start, stop) if order is None else batch_rows)
-                    else:
-                        X_batch = X[batch_rows]
-                    W_batch = W[batch_rows] if W.shape[0] else W
-                    penalty = self._batch_penalty(W_batch, n_rows)
-                    trainer.batch_size = n_rows
-                    value = self._one_epoch(trainer, X_batch, np.ascontiguousarray(Y[batch_rows]),
-                                            np.ascontiguousarray(W_batch))
-                    loss_sum += self._reported_loss(value, penalty) * n_rows
-            finally:
-                trainer.batch_size = batch
-            return np.array([loss_sum / n]), False
         if epochs == 1:
             value = self._one_epoch(trainer, X, Y, W, _NO_ORDER if order is None else order)
-            return np.array([self._reported_loss(value)]), False
+            return np.array([value]), False
         # Several epochs: Trainer.fit runs them in ~50 ms chunks and answers Ctrl-C in between.
         interrupted = False
         try:
@@ -355,14 +312,14 @@ class _BaseMLP(BaseEstimator):
             interrupted = True
         except TrainingDiverged:
             raise _Diverged() from None
-        return self._reported_loss(history.loss), interrupted
+        return history.loss, interrupted
 
     def _chunk(self, shuffled, early_stopping):
         """How many epochs may run in one engine call: as many as cannot change
         scikit-learn's course. Without per-epoch shuffles, validation or a
         per-epoch learning rate, nothing happens between epochs until
         _no_improvement_count can exceed n_iter_no_change."""
-        if shuffled or early_stopping or self._split_penalty():
+        if shuffled or early_stopping:
             return 1
         if self.solver == "sgd" and self.learning_rate == "invscaling":
             return 1
@@ -554,8 +511,8 @@ class _BaseMLP(BaseEstimator):
 
         def loss_and_gradient(x):
             model.params[order] = x
-            value = model.loss_and_gradient(X, Y, loss, alpha=alpha, per_sample=True, sample_weight=weights)
-            value = self._reported_loss(value, self._batch_penalty(W, X.shape[0]))
+            value = model.loss_and_gradient(X, Y, loss, alpha=alpha, per_sample=self._per_sample(),
+                                            sample_weight=weights)
             return value, model.grads[order].astype(np.float64)
 
         iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1

@@ -33,6 +33,7 @@ import numpy as np
 from . import kernels as K
 from .layers import Linear, Softmax
 from .losses import get_loss
+from .tasks import default_loss
 from .validation import check_float, check_int
 
 # The functions a formula may use, with their definitions for readers.
@@ -189,17 +190,6 @@ def _as_rows(value):
     return arr
 
 
-def _default_loss(model):
-    kind = model.output_kind
-    if kind == K.SOFTMAX:
-        return "cross_entropy"
-    if kind == K.SIGMOID:
-        return "bce"
-    if kind == K.EXP:
-        return "poisson"
-    return "half_mse"
-
-
 def _prefix(names):
     """The vector name behind element names: ["h1", "h2"] -> "h", ["h2_1"] -> "h2"."""
     first = names[0]
@@ -304,7 +294,8 @@ def trace(model, x, y, loss=None, lr=0.1, names=None):
     Returns a :class:`Trace`; ``print(trace(...))`` shows it as the
     hand-worked examples do.
     """
-    lossobj = get_loss(_default_loss(model) if loss is None else loss)
+    default = default_loss(model.layers[-1].activation, regression="half_mse")
+    lossobj = get_loss(default if loss is None else loss)
     lossobj.check_model(model)
     lr = check_float(lr, "lr", low=0)
     work = model.copy()

@@ -36,6 +36,10 @@ MSE, HALF_MSE, BCE, CROSS_ENTROPY, POISSON = 0, 1, 2, 3, 4
 LOSS_KINDS = (MSE, HALF_MSE, BCE, CROSS_ENTROPY, POISSON)
 # Optimizers.
 OPT_SGD, OPT_ADAM = 0, 1
+# How mse, half_mse, bce and poisson treat a model's k outputs (EngineSettings.per_sample):
+# averaged with the samples; summed over the outputs in the loss and its gradient; or summed in
+# the gradient only, the reported loss averaging them (scikit-learn's MLPRegressor).
+PER_ELEMENT, SUM_OVER_OUTPUTS, SUM_GRADIENT_OVER_OUTPUTS = 0, 1, 2
 # Layout columns.
 L_KIND, L_IN, L_OUT, L_W, L_B = 0, 1, 2, 3, 4
 LAYOUT_COLS = 5
@@ -58,19 +62,19 @@ EngineSettings = collections.namedtuple("EngineSettings", [
     "shuffle",         # bool: a new sample order every epoch (from shuffle_u)
     "target_loss",     # float: stop after the first epoch whose mean loss is below it
     "has_target",      # bool: whether target_loss applies
-    "per_sample",      # bool: mse/half_mse/bce/poisson summed over outputs, averaged over samples
+    "per_sample",      # int: PER_ELEMENT, SUM_OVER_OUTPUTS or SUM_GRADIENT_OVER_OUTPUTS
 ])
 
 
 def engine_settings(batch, optimizer, lr, clip_epsilon, momentum=0.0, nesterov=False, beta_1=0.9, beta_2=0.999,
-                    adam_epsilon=1e-8, alpha=0.0, shuffle=False, target_loss=None, per_sample=False):
+                    adam_epsilon=1e-8, alpha=0.0, shuffle=False, target_loss=None, per_sample=PER_ELEMENT):
     """The EngineSettings record with every field of its one type, for
     already-checked values (fastmlp.Trainer.engine_settings checks them;
     clip_epsilon comes from fastmlp.losses.clip_epsilon)."""
     return EngineSettings(int(batch), int(optimizer), float(lr), float(momentum), bool(nesterov),
                           float(beta_1), float(beta_2), float(adam_epsilon), float(alpha), float(clip_epsilon),
                           bool(shuffle), 0.0 if target_loss is None else float(target_loss),
-                          target_loss is not None, bool(per_sample))
+                          target_loss is not None, int(per_sample))
 
 # Status written by the engine.
 S_EPOCHS, S_STOP = 0, 1
@@ -840,39 +844,39 @@ def half_mse_backward(pred, y, dpred):
 
 
 @_jit(inline="always")
-def _clip_prob(p, eps):
-    if p < eps:
-        return eps
-    if p > 1.0 - eps:
-        return 1.0 - eps
+def _clip_prob(p, clip_epsilon):
+    if p < clip_epsilon:
+        return clip_epsilon
+    if p > 1.0 - clip_epsilon:
+        return 1.0 - clip_epsilon
     return p
 
 
 @_jit(inline="always")
-def _bce_element(p, t, eps):
-    q = _clip_prob(float(p), eps)
+def _bce_element(p, t, clip_epsilon):
+    q = _clip_prob(float(p), clip_epsilon)
     t = float(t)
     return -(t * vec_log(q) + (1.0 - t) * vec_log1p(-q))
 
 
 @_jit(inline="always")
-def _bce_grad(p, t, eps_and_scale):
-    eps, c = eps_and_scale
-    q = _clip_prob(float(p), eps)
+def _bce_grad(p, t, clip_epsilon_and_scale):
+    clip_epsilon, c = clip_epsilon_and_scale
+    q = _clip_prob(float(p), clip_epsilon)
     return c * (q - t) / (q * (1.0 - q))
 
 
 @_jit(inline="always")
-def bce_forward(p, y, eps):
+def bce_forward(p, y, clip_epsilon):
     """p (n, k) probabilities, y (n, k) in [0, 1] -> mean binary cross-entropy.
-    p is clipped to [eps, 1 - eps]; prefer bce_logits_forward when logits exist."""
-    return _sum2(_bce_element, p, y, eps) / p.size
+    p is clipped to [clip_epsilon, 1 - clip_epsilon]; prefer bce_logits_forward when logits exist."""
+    return _sum2(_bce_element, p, y, clip_epsilon) / p.size
 
 
 @_jit(inline="always")
-def bce_backward(p, y, eps, dp):
+def bce_backward(p, y, clip_epsilon, dp):
     """p (n, k), y (n, k) -> dp (n, k) = (p - y) / (p (1 - p)) / (n k), p clipped."""
-    _apply2(_bce_grad, p, y, (eps, 1.0 / p.size), dp)
+    _apply2(_bce_grad, p, y, (clip_epsilon, 1.0 / p.size), dp)
 
 
 @_jit(inline="always")
@@ -895,27 +899,27 @@ def bce_logits_backward(p, y, dz):
 
 
 @_jit(inline="always")
-def cross_entropy_forward(p, y, eps):
+def cross_entropy_forward(p, y, clip_epsilon):
     """p (n, k) class probabilities, y (n, k) one-hot or probabilities ->
-    mean over samples of -sum_k y log(p); p is clipped below at eps."""
+    mean over samples of -sum_k y log(p); p is clipped below at clip_epsilon."""
     n, k = p.shape
     s = 0.0
     for i in range(n):
         for j in range(k):
             t = float(y[i, j])
             if t != 0.0:
-                s -= t * vec_log(max(float(p[i, j]), eps))
+                s -= t * vec_log(max(float(p[i, j]), clip_epsilon))
     return s / n
 
 
 @_jit(inline="always")
-def cross_entropy_backward(p, y, eps, dp):
+def cross_entropy_backward(p, y, clip_epsilon, dp):
     """p (n, k), y (n, k) -> dp (n, k) = -y / p / n."""
     n, k = p.shape
     c = 1.0 / n
     for i in range(n):
         for j in range(k):
-            dp[i, j] = -c * y[i, j] / max(float(p[i, j]), eps)
+            dp[i, j] = -c * y[i, j] / max(float(p[i, j]), clip_epsilon)
 
 
 @_jit(inline="always")
@@ -961,34 +965,34 @@ def _xlogx(t):
 
 
 @_jit(inline="always")
-def _poisson_element(m, t, eps):
+def _poisson_element(m, t, clip_epsilon):
     q = float(m)
-    q = q if q > eps else eps
+    q = q if q > clip_epsilon else clip_epsilon
     t = float(t)
     return q - t * vec_log(q) + _xlogx(t) - t
 
 
 @_jit(inline="always")
-def _poisson_grad(m, t, eps_and_scale):
-    eps, c = eps_and_scale
+def _poisson_grad(m, t, clip_epsilon_and_scale):
+    clip_epsilon, c = clip_epsilon_and_scale
     q = float(m)
-    q = q if q > eps else eps
+    q = q if q > clip_epsilon else clip_epsilon
     return c * (1.0 - t / q)
 
 
 @_jit(inline="always")
-def poisson_forward(mu, y, eps):
+def poisson_forward(mu, y, clip_epsilon):
     """mu (n, k) predicted means, y (n, k) >= 0 -> mean Poisson deviance term
     mu - y log(mu) + y log(y) - y (scikit-learn's poisson loss, summed over
-    outputs there); mu is clipped below at eps. Prefer poisson_logits_forward
+    outputs there); mu is clipped below at clip_epsilon. Prefer poisson_logits_forward
     when the log-means exist."""
-    return _sum2(_poisson_element, mu, y, eps) / mu.size
+    return _sum2(_poisson_element, mu, y, clip_epsilon) / mu.size
 
 
 @_jit(inline="always")
-def poisson_backward(mu, y, eps, dmu):
+def poisson_backward(mu, y, clip_epsilon, dmu):
     """mu (n, k), y (n, k) -> dmu (n, k) = (1 - y / mu) / (n k), mu clipped."""
-    _apply2(_poisson_grad, mu, y, (eps, 1.0 / mu.size), dmu)
+    _apply2(_poisson_grad, mu, y, (clip_epsilon, 1.0 / mu.size), dmu)
 
 
 @_jit(inline="always")
@@ -1035,8 +1039,8 @@ def _half_squared_error(p, t, _):
 
 
 @_jit(inline="always")
-def cross_entropy_weighted_sum(p, y, eps, w):
-    """p (n, k), y (n, k), w (n,) -> sum_i w_i (-sum_k y log(max(p, eps)))."""
+def cross_entropy_weighted_sum(p, y, clip_epsilon, w):
+    """p (n, k), y (n, k), w (n,) -> sum_i w_i (-sum_k y log(max(p, clip_epsilon)))."""
     n, k = p.shape
     s = 0.0
     for i in range(n):
@@ -1044,7 +1048,7 @@ def cross_entropy_weighted_sum(p, y, eps, w):
         for j in range(k):
             t = float(y[i, j])
             if t != 0.0:
-                r -= t * vec_log(max(float(p[i, j]), eps))
+                r -= t * vec_log(max(float(p[i, j]), clip_epsilon))
         s += w[i] * r
     return s
 
@@ -1082,66 +1086,67 @@ def softmax_cross_entropy_weighted_sum(z, y, w):
 def _loss_impls(kind):
     """The implementations of loss_value, loss_gradient and
     loss_weighted_value for the loss `kind`."""
+    # Arguments: loss, fused, z (logits), p (outputs), y, clip (clip_epsilon), d (gradient), w (weights).
     if kind == MSE:
-        return (lambda loss, fused, z, p, y, eps: mse_forward(p, y),
-                lambda loss, fused, p, y, eps, d: mse_backward(p, y, d),
-                lambda loss, fused, z, p, y, eps, w: _weighted_sum2(_squared_error, p, y, 0.0, w))
+        return (lambda loss, fused, z, p, y, clip: mse_forward(p, y),
+                lambda loss, fused, p, y, clip, d: mse_backward(p, y, d),
+                lambda loss, fused, z, p, y, clip, w: _weighted_sum2(_squared_error, p, y, 0.0, w))
     if kind == HALF_MSE:
-        return (lambda loss, fused, z, p, y, eps: half_mse_forward(p, y),
-                lambda loss, fused, p, y, eps, d: half_mse_backward(p, y, d),
-                lambda loss, fused, z, p, y, eps, w: _weighted_sum2(_half_squared_error, p, y, 0.0, w))
+        return (lambda loss, fused, z, p, y, clip: half_mse_forward(p, y),
+                lambda loss, fused, p, y, clip, d: half_mse_backward(p, y, d),
+                lambda loss, fused, z, p, y, clip, w: _weighted_sum2(_half_squared_error, p, y, 0.0, w))
     if kind == BCE:
-        return (lambda loss, fused, z, p, y, eps: bce_logits_forward(z, y) if fused else bce_forward(p, y, eps),
+        return (lambda loss, fused, z, p, y, clip: bce_logits_forward(z, y) if fused else bce_forward(p, y, clip),
                 _bce_gradient,
-                lambda loss, fused, z, p, y, eps, w: (_weighted_sum2(_bce_logits_element, z, y, 0.0, w) if fused
-                                                      else _weighted_sum2(_bce_element, p, y, eps, w)))
+                lambda loss, fused, z, p, y, clip, w: (_weighted_sum2(_bce_logits_element, z, y, 0.0, w) if fused
+                                                       else _weighted_sum2(_bce_element, p, y, clip, w)))
     if kind == POISSON:
-        return (lambda loss, fused, z, p, y, eps: (poisson_logits_forward(z, y) if fused
-                                                   else poisson_forward(p, y, eps)),
+        return (lambda loss, fused, z, p, y, clip: (poisson_logits_forward(z, y) if fused
+                                                    else poisson_forward(p, y, clip)),
                 _poisson_gradient,
-                lambda loss, fused, z, p, y, eps, w: (_weighted_sum2(_poisson_logits_element, z, y, 0.0, w)
-                                                      if fused else _weighted_sum2(_poisson_element, p, y, eps, w)))
+                lambda loss, fused, z, p, y, clip, w: (_weighted_sum2(_poisson_logits_element, z, y, 0.0, w)
+                                                       if fused else _weighted_sum2(_poisson_element, p, y, clip, w)))
     if kind == CROSS_ENTROPY:
-        return (lambda loss, fused, z, p, y, eps: (softmax_cross_entropy_forward(z, y) if fused
-                                                   else cross_entropy_forward(p, y, eps)),
+        return (lambda loss, fused, z, p, y, clip: (softmax_cross_entropy_forward(z, y) if fused
+                                                    else cross_entropy_forward(p, y, clip)),
                 _cross_entropy_gradient,
-                lambda loss, fused, z, p, y, eps, w: (softmax_cross_entropy_weighted_sum(z, y, w) if fused
-                                                      else cross_entropy_weighted_sum(p, y, eps, w)))
+                lambda loss, fused, z, p, y, clip, w: (softmax_cross_entropy_weighted_sum(z, y, w) if fused
+                                                       else cross_entropy_weighted_sum(p, y, clip, w)))
     raise ValueError(f"unknown loss kind {kind}")
 
 
-def _bce_gradient(loss, fused, p, y, eps, d):
+def _bce_gradient(loss, fused, p, y, clip, d):
     if fused:
         bce_logits_backward(p, y, d)
     else:
-        bce_backward(p, y, eps, d)
+        bce_backward(p, y, clip, d)
 
 
-def _poisson_gradient(loss, fused, p, y, eps, d):
+def _poisson_gradient(loss, fused, p, y, clip, d):
     if fused:
         poisson_logits_backward(p, y, d)
     else:
-        poisson_backward(p, y, eps, d)
+        poisson_backward(p, y, clip, d)
 
 
-def _cross_entropy_gradient(loss, fused, p, y, eps, d):
+def _cross_entropy_gradient(loss, fused, p, y, clip, d):
     if fused:
         softmax_cross_entropy_backward(p, y, d)
     else:
-        cross_entropy_backward(p, y, eps, d)
+        cross_entropy_backward(p, y, clip, d)
 
 
-def loss_value(loss, fused, z, p, y, eps):
+def loss_value(loss, fused, z, p, y, clip):
     """The loss (float64) of outputs p (n, k) against y (n, k); from the
     logits z (n, k) when fused (Sigmoid + bce, Softmax + cross-entropy, Exp +
     poisson: the stable form). loss must be a compile-time constant."""
 
 
-def loss_gradient(loss, fused, p, y, eps, d):
+def loss_gradient(loss, fused, p, y, clip, d):
     """d (n, k) = d loss / d p, or d loss / d logits when fused."""
 
 
-def loss_weighted_value(loss, fused, z, p, y, eps, w):
+def loss_weighted_value(loss, fused, z, p, y, clip, w):
     """sum_i w[i] * (the loss of sample i summed over its k outputs), float64,
     for sample weights w (n,)."""
 
@@ -1163,27 +1168,27 @@ _LOSS_OPTS = dict(prefer_literal=True, jit_options=dict(nogil=True, error_model=
 
 
 @overload(loss_value, **_LOSS_OPTS)
-def _loss_value_typed(loss, fused, z, p, y, eps):
+def _loss_value_typed(loss, fused, z, p, y, clip):
     return _loss_impl(loss_value, 0, loss)
 
 
 @overload(loss_gradient, **_LOSS_OPTS)
-def _loss_gradient_typed(loss, fused, p, y, eps, d):
+def _loss_gradient_typed(loss, fused, p, y, clip, d):
     return _loss_impl(loss_gradient, 1, loss)
 
 
 @overload(loss_weighted_value, **_LOSS_OPTS)
-def _loss_weighted_value_typed(loss, fused, z, p, y, eps, w):
+def _loss_weighted_value_typed(loss, fused, z, p, y, clip, w):
     return _loss_impl(loss_weighted_value, 2, loss)
 
 
 @_jit
-def _loss_weighted_sum(loss, fused, z, pred, y, eps, w):
+def _loss_weighted_sum(loss, fused, z, pred, y, clip_epsilon, w):
     """sum_i w[i] * (the loss of sample i summed over its k outputs), float64:
     z (n, k) the logits (used when fused: Sigmoid + bce, Softmax +
     cross-entropy, Exp + poisson), pred (n, k) the outputs, y (n, k), w (n,)."""
     numba.literally(loss)
-    return loss_weighted_value(loss, fused, z, pred, y, eps, w)
+    return loss_weighted_value(loss, fused, z, pred, y, clip_epsilon, w)
 
 
 @_jit(inline="always")
@@ -1201,17 +1206,17 @@ def scale_rows(d, w, c):
 
 
 @_jit
-def _loss_forward(loss, pred, y, eps):
+def _loss_forward(loss, pred, y, clip_epsilon):
     """Loss of model outputs pred (n, k) against y (n, k)."""
     numba.literally(loss)
-    return loss_value(loss, False, pred, pred, y, eps)
+    return loss_value(loss, False, pred, pred, y, clip_epsilon)
 
 
 @_jit
-def _loss_backward(loss, pred, y, eps, dpred):
+def _loss_backward(loss, pred, y, clip_epsilon, dpred):
     """d loss / d pred (n, k) for outputs pred (n, k)."""
     numba.literally(loss)
-    loss_gradient(loss, False, pred, y, eps, dpred)
+    loss_gradient(loss, False, pred, y, clip_epsilon, dpred)
 
 
 # ---------------------------------------------------------------------------
@@ -1241,7 +1246,7 @@ def momentum_update(params, grads, velocity, lr, momentum, nesterov):
 
 
 @_jit(inline="always")
-def adam_update(params, grads, m, v, t, lr, beta1, beta2, eps):
+def adam_update(params, grads, m, v, t, lr, beta1, beta2, adam_epsilon):
     """params, grads, m, v (P,), step t >= 1: Adam with bias correction folded
     into the step size, lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t)."""
     lr_t = lr * math.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
@@ -1251,7 +1256,7 @@ def adam_update(params, grads, m, v, t, lr, beta1, beta2, eps):
         vi = beta2 * v[i] + (1.0 - beta2) * g * g
         m[i] = mi
         v[i] = vi
-        params[i] -= lr_t * mi / (math.sqrt(vi) + eps)
+        params[i] -= lr_t * mi / (math.sqrt(vi) + adam_epsilon)
 
 
 # ---------------------------------------------------------------------------
@@ -1417,14 +1422,16 @@ def sparse_input_backward(params, grads, layout, starts, ends, indices, data, do
 
 
 @_jit
-def backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb, wb, eps, alpha,
+def backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb, wb, clip_epsilon, alpha,
                    per_sample, start, stop):
     """Loss of the forward pass held in xs against yb (rows, k), and its
     gradient in grads (through the views gws/gbs). alpha is the L2 penalty,
     scikit-learn style: alpha / 2 * ||W||^2 / rows is added to the loss.
-    per_sample: mse, half_mse, bce and poisson sum over the k outputs and
-    average over samples (scikit-learn's convention) instead of averaging
-    over all elements. Returns the loss (float64).
+    per_sample (PER_ELEMENT, SUM_OVER_OUTPUTS or SUM_GRADIENT_OVER_OUTPUTS):
+    whether mse, half_mse, bce and poisson average over all elements, or sum
+    over the k outputs and average over samples (scikit-learn's gradient), in
+    the gradient and the returned loss or in the gradient only (the loss that
+    scikit-learn's MLPRegressor reports). Returns the loss (float64).
 
     wb (rows,) float64 holds the samples' weights, or is None for an
     unweighted batch. Weighted, scikit-learn's formulas: the loss is the
@@ -1443,23 +1450,28 @@ def backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb
     # then drops the weighted code from the unweighted engine when compiling it.
     total = float(rows)  # what the gradients and the penalty are divided by
     value = 0.0
+    # Elementwise losses average over the k outputs unless per_sample says to
+    # sum them, in the gradient (and then in the reported loss too, unless
+    # SUM_GRADIENT_OVER_OUTPUTS).
+    sum_gradient = per_sample != PER_ELEMENT and loss != CROSS_ENTROPY
+    sum_value = per_sample == SUM_OVER_OUTPUTS and loss != CROSS_ENTROPY
     if wb is not None:
         total = _weight_sum(wb)
-        # Elementwise losses average over the k outputs unless per_sample.
-        per = total if (per_sample or loss == CROSS_ENTROPY) else total * k
-        value = loss_weighted_value(loss, fused, xs[L - 1], p, yb, eps, wb) / per
+        per = total if (sum_value or loss == CROSS_ENTROPY) else total * k
+        value = loss_weighted_value(loss, fused, xs[L - 1], p, yb, clip_epsilon, wb) / per
     if wb is None:
-        value = loss_value(loss, fused, xs[L - 1], p, yb, eps)
-    loss_gradient(loss, fused, p, yb, eps, dcur)
+        value = loss_value(loss, fused, xs[L - 1], p, yb, clip_epsilon)
+    loss_gradient(loss, fused, p, yb, clip_epsilon, dcur)
     if wb is not None:
         # The unweighted gradient is an average over the rows (and over the k
-        # outputs unless per_sample): turn 1 / rows into w_i / S.
+        # outputs unless summed): turn 1 / rows into w_i / S.
         c = rows / total
-        if per_sample and loss != CROSS_ENTROPY:
+        if sum_gradient:
             c *= k
         scale_rows(dcur, wb, c)
-    elif per_sample and loss != CROSS_ENTROPY and k > 1:
-        value *= k
+    elif sum_gradient and k > 1:
+        if sum_value:
+            value *= k
         for r in range(rows):
             for j in range(k):
                 dcur[r, j] *= k
@@ -1579,7 +1591,7 @@ def predict_into(params, layout, X, indptr, indices, data, out, block):
 
 
 @_jit
-def _loss_and_gradient(params, grads, layout, loss, X, indptr, indices, data, Y, W, eps, alpha, per_sample):
+def _loss_and_gradient(params, grads, layout, loss, X, indptr, indices, data, Y, W, clip_epsilon, alpha, per_sample):
     """Full-batch loss (float64) and its gradient in grads, for X (n, d_in)
     or the CSR arrays indptr (n + 1,), indices, data of a sparse X (X then
     None; the three are None for a dense X), Y (n, k) and sample weights W
@@ -1601,7 +1613,7 @@ def _loss_and_gradient(params, grads, layout, loss, X, indptr, indices, data, Y,
         ends = indptr[1:n + 1].copy()
         sparse_linear_forward(starts, ends, indices, data, ws[0], bs[0], layout[0, L_B] >= 0, xs[1])
         forward_views(layout, xs, ws, bs, 1)
-        value = backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, Y, W, eps, alpha,
+        value = backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, Y, W, clip_epsilon, alpha,
                                per_sample, start, 1)
         value += sparse_input_backward(params, grads, layout, starts, ends, indices, data, douts[0], gws[0],
                                        gbs[0], alpha, W)
@@ -1611,7 +1623,7 @@ def _loss_and_gradient(params, grads, layout, loss, X, indptr, indices, data, Y,
             for j in range(X.shape[1]):
                 x0[r, j] = X[r, j]
         forward_views(layout, xs, ws, bs, 0)
-        value = backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, Y, W, eps, alpha,
+        value = backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, Y, W, clip_epsilon, alpha,
                                per_sample, start, 0)
     return value
 
@@ -1855,30 +1867,31 @@ def _train_epochs_entry(loss):
 
 def _loss_and_gradient_entry(loss):
     @_jit
-    def loss_and_gradient_for_loss(params, grads, layout, X, indptr, indices, data, Y, W, eps, alpha, per_sample):
-        return _loss_and_gradient(params, grads, layout, loss, X, indptr, indices, data, Y, W, eps, alpha,
+    def loss_and_gradient_for_loss(params, grads, layout, X, indptr, indices, data, Y, W, clip_epsilon, alpha,
+                                   per_sample):
+        return _loss_and_gradient(params, grads, layout, loss, X, indptr, indices, data, Y, W, clip_epsilon, alpha,
                                   per_sample)
     return loss_and_gradient_for_loss
 
 
 def _loss_forward_entry(loss):
     @_jit
-    def loss_forward_for_loss(pred, y, eps):
-        return _loss_forward(loss, pred, y, eps)
+    def loss_forward_for_loss(pred, y, clip_epsilon):
+        return _loss_forward(loss, pred, y, clip_epsilon)
     return loss_forward_for_loss
 
 
 def _loss_backward_entry(loss):
     @_jit
-    def loss_backward_for_loss(pred, y, eps, dpred):
-        _loss_backward(loss, pred, y, eps, dpred)
+    def loss_backward_for_loss(pred, y, clip_epsilon, dpred):
+        _loss_backward(loss, pred, y, clip_epsilon, dpred)
     return loss_backward_for_loss
 
 
 def _loss_weighted_sum_entry(loss):
     @_jit
-    def loss_weighted_sum_for_loss(fused, z, pred, y, eps, w):
-        return _loss_weighted_sum(loss, fused, z, pred, y, eps, w)
+    def loss_weighted_sum_for_loss(fused, z, pred, y, clip_epsilon, w):
+        return _loss_weighted_sum(loss, fused, z, pred, y, clip_epsilon, w)
     return loss_weighted_sum_for_loss
 
 
@@ -1901,23 +1914,24 @@ def train_epochs(params, grads, layout, loss, X, indptr, indices, data, Y, W, or
                         first_moment, second_moment, adam_step, epoch_loss, status)
 
 
-def loss_and_gradient(params, grads, layout, loss, X, indptr, indices, data, Y, W, eps, alpha, per_sample):
+def loss_and_gradient(params, grads, layout, loss, X, indptr, indices, data, Y, W, clip_epsilon, alpha, per_sample):
     """Full-batch loss and gradient (see _loss_and_gradient)."""
-    return _LOSS_AND_GRADIENT[loss](params, grads, layout, X, indptr, indices, data, Y, W, eps, alpha, per_sample)
+    return _LOSS_AND_GRADIENT[loss](params, grads, layout, X, indptr, indices, data, Y, W, clip_epsilon, alpha,
+                                    per_sample)
 
 
-def loss_forward(loss, pred, y, eps):
+def loss_forward(loss, pred, y, clip_epsilon):
     """Loss (float64) of model outputs pred (n, k) against y (n, k)."""
-    return _LOSS_FORWARD[loss](pred, y, eps)
+    return _LOSS_FORWARD[loss](pred, y, clip_epsilon)
 
 
-def loss_backward(loss, pred, y, eps, dpred):
+def loss_backward(loss, pred, y, clip_epsilon, dpred):
     """dpred (n, k) = d loss / d pred for outputs pred (n, k)."""
-    _LOSS_BACKWARD[loss](pred, y, eps, dpred)
+    _LOSS_BACKWARD[loss](pred, y, clip_epsilon, dpred)
 
 
-def loss_weighted_sum(loss, fused, z, pred, y, eps, w):
+def loss_weighted_sum(loss, fused, z, pred, y, clip_epsilon, w):
     """sum_i w[i] * (the loss of sample i summed over its k outputs), float64:
     z (n, k) the logits (used when fused), pred (n, k) the outputs, y (n, k),
     w (n,)."""
-    return _LOSS_WEIGHTED_SUM[loss](fused, z, pred, y, eps, w)
+    return _LOSS_WEIGHTED_SUM[loss](fused, z, pred, y, clip_epsilon, w)

@@ -27,6 +27,15 @@ from .validation import as_matrix, as_targets, check_choice, float_dtype_of
 NAMES = ("mse", "half_mse", "bce", "cross_entropy", "poisson")
 
 
+def per_sample_mode(per_sample):
+    """The engine's code (kernels.PER_ELEMENT, SUM_OVER_OUTPUTS or
+    SUM_GRADIENT_OVER_OUTPUTS) for a checked per_sample: False, True or
+    "gradient"."""
+    if per_sample == "gradient":
+        return K.SUM_GRADIENT_OVER_OUTPUTS
+    return K.SUM_OVER_OUTPUTS if per_sample else K.PER_ELEMENT
+
+
 def clip_epsilon(dtype):
     """The bound c of the probabilities computed in `dtype` wherever a log or
     a division by them could blow up: bce clips p to [c, 1 - c],

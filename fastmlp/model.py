@@ -19,10 +19,10 @@ import numpy as np
 from . import kernels as K
 from .init import get as get_init
 from .layers import ACTIVATIONS, HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS, Layer, Linear, Softmax, layer_from_config
-from .losses import clip_epsilon, get_loss
-from .validation import (SparseRows, as_matrix, as_sample_weight, as_targets, check_bool, check_choice,
-                         check_classes, check_dtype, check_feature_names, check_float, check_int, check_seed,
-                         feature_names_of)
+from .losses import clip_epsilon, get_loss, per_sample_mode
+from .validation import (SparseRows, as_matrix, as_sample_weight, as_targets, check_choice,
+                         check_classes, check_dtype, check_feature_names, check_float, check_int, check_per_sample,
+                         check_seed, feature_names_of)
 
 PREDICT_BLOCK = 512
 
@@ -303,7 +303,8 @@ class Model:
         written into ``model.grads``. Uses the same compiled path as training,
         including the fused Sigmoid+bce, Softmax+cross-entropy and Exp+poisson
         forms. per_sample=True sums mse/half_mse/bce/poisson over outputs
-        (scikit-learn). sample_weight (None, a number or one weight >= 0 per
+        (scikit-learn); "gradient" sums in the gradient only and returns the
+        loss averaged over outputs (see Trainer). sample_weight (None, a number or one weight >= 0 per
         sample) makes the loss the weighted average and divides the gradient
         and the penalty by the weight sum, as scikit-learn does. X may be a
         scipy sparse matrix."""
@@ -313,7 +314,7 @@ class Model:
         X = self._network_input(X, accept_sparse=True)
         Y = self.check_target(y, X.shape[0], loss=lossobj.name)
         alpha = check_float(alpha, "alpha", low=0, low_inclusive=True)
-        per_sample = check_bool(per_sample, "per_sample")
+        per_sample = per_sample_mode(check_per_sample(per_sample))
         W = as_sample_weight(sample_weight, X.shape[0])
         W = None if W is None or np.all(W == 1.0) else W
         Xd, indptr, indices, data = input_arrays(X, self.dtype)

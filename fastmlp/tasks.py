@@ -82,16 +82,23 @@ def _listed(labels, limit=6):
     return shown + (f", ... ({len(labels)} in all)" if len(labels) > limit else "")
 
 
-def default_loss(output, y):
-    """The loss that goes with an output activation: cross_entropy after
-    softmax, bce after sigmoid when the targets lie in [0, 1], poisson after
-    exp (the log link), else mse."""
+def default_loss(output, y=None, regression="mse"):
+    """The loss that goes with an output activation (a layer's `activation`
+    name, None for a Linear output): cross_entropy after softmax, bce after
+    sigmoid when the targets y lie in [0, 1] (or are not given), poisson
+    after exp (the log link), else `regression` (mse; the tutorials' traces
+    use half_mse, E = 1/2 (y - t)^2)."""
     if output == "softmax":
         return "cross_entropy"
     if output == "exp":
         return "poisson"
-    y = np.asarray(y)
-    return "bce" if output == "sigmoid" and y.min() >= 0 and y.max() <= 1 else "mse"
+    if output == "sigmoid":
+        if y is None:
+            return "bce"
+        y = np.asarray(y)
+        if y.min() >= 0 and y.max() <= 1:
+            return "bce"
+    return regression
 
 
 def model_task(model, y=None):

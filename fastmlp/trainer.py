@@ -21,13 +21,13 @@ import numpy as np
 
 from . import kernels as K
 from .callbacks import Best, get_early_stopping, get_schedule
-from .losses import clip_epsilon, get_loss
+from .losses import clip_epsilon, get_loss, per_sample_mode
 from .model import PREDICT_BLOCK, Model, engine_weights, input_arrays
 from .optim import get_optimizer
 from .preprocessing import Standardizer
 from .tasks import Scorer, labels_of, metric_name, model_task
 from .validation import (SparseRows, as_sample_weight, check_bool, check_class_weight, check_float,
-                         check_int, check_seed, class_sample_weight, describe)
+                         check_int, check_per_sample, check_seed, class_sample_weight, describe)
 
 CHUNK_SECONDS = 0.05
 MAX_DRAWS = 1 << 20  # shuffle draws held at once: 8 MB
@@ -171,8 +171,11 @@ class Trainer:
     optimizer : "sgd" (with momentum, nesterov) or "adam" (beta_1, beta_2, epsilon)
     alpha : L2 penalty as in scikit-learn: alpha / 2 * ||W||^2 / batch size (the
         batch's weight sum when fit is given sample weights)
-    per_sample : sum mse/half_mse/bce/poisson over outputs and average over
-        samples (scikit-learn's convention) instead of averaging over all elements
+    per_sample : True sums mse/half_mse/bce/poisson over the outputs and
+        averages over samples (scikit-learn's convention) instead of averaging
+        over all elements; "gradient" sums in the gradient only, the reported
+        loss averaging over the outputs (what scikit-learn's MLPRegressor
+        reports: its squared error is a mean, its gradient a sum)
     validation_split : hold out this fraction of the rows (0 < f < 1) of each
         ``fit`` as validation data: drawn at random from the seed (the same rows
         in every fit on the same data), stratified by class for classifiers
@@ -229,7 +232,7 @@ class Trainer:
         self.print_every = None if print_every is None else check_int(print_every, "print_every", low=1)
         self.progress = check_bool(progress, "progress")
         self.alpha = check_float(alpha, "alpha", low=0, low_inclusive=True)
-        self.per_sample = check_bool(per_sample, "per_sample")
+        self.per_sample = check_per_sample(per_sample)
         # 0 means none, as Keras's validation_split=0.0.
         self.validation_split = None if validation_split is None or (
             not isinstance(validation_split, (bool, np.bool_)) and validation_split == 0) else \
@@ -300,7 +303,7 @@ class Trainer:
         shuffle = self.shuffle and batch < n
         settings = K.engine_settings(batch=batch, alpha=self.alpha,
                                      clip_epsilon=clip_epsilon(self.model.dtype), shuffle=shuffle,
-                                     target_loss=self.target_loss, per_sample=self.per_sample,
+                                     target_loss=self.target_loss, per_sample=per_sample_mode(self.per_sample),
                                      **self.optimizer.engine_fields())
         return settings, batch, shuffle
 
@@ -309,7 +312,8 @@ class Trainer:
         model, opt = self.model, self.optimizer
         opt.init_state(model.n_params, model.dtype)
         Xd, indptr, indices, data = input_arrays(X, model.dtype)
-        K.train_epochs(model.params, model.grads, model.layout, self.loss.kind, Xd, indptr, indices, data, Y, engine_weights(W),
+        K.train_epochs(model.params, model.grads, model.layout, self.loss.kind, Xd, indptr, indices, data, Y,
+                       engine_weights(W),
                        None if order is None or order.shape[0] == 0 else order, draws, settings,
                        opt.first_moment, opt.second_moment, opt.step, epoch_loss, status)
 
@@ -533,7 +537,7 @@ class Trainer:
             sample_score = Scorer(task, Y[sample]) if n_sample else None
             loss_kind, clip = self.loss.kind, clip_epsilon(model.dtype)
             # The engine's per_sample losses sum over the outputs: the validation loss does too.
-            loss_scale = n_out if self.per_sample and self.loss.name != "cross_entropy" and n_out > 1 else 1
+            loss_scale = n_out if self.per_sample is True and self.loss.name != "cross_entropy" and n_out > 1 else 1
 
         losses = np.empty(epochs, dtype=np.float64)
         status = np.zeros(2, dtype=np.int64)

@@ -256,6 +256,19 @@ def check_bool(value, name):
     raise TypeError(f"The {name!r} parameter must be True or False. Got {describe(value)}.")
 
 
+def check_per_sample(value, name="per_sample"):
+    """Return per_sample as False, True or "gradient": how the losses that
+    act element by element treat a model's outputs (see Trainer). Anything
+    else is an error naming the argument."""
+    if isinstance(value, str):
+        if value == "gradient":
+            return value
+        raise ValueError(f"The {name!r} parameter must be True, False or 'gradient'. Got {value!r}.")
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, numbers.Integral) and value in (0, 1)):
+        return bool(value)
+    raise TypeError(f"The {name!r} parameter must be True, False or 'gradient'. Got {describe(value)}.")
+
+
 def _position(index):
     index = tuple(int(i) for i in index)
     return index[0] if len(index) == 1 else index

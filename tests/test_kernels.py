@@ -218,6 +218,34 @@ def test_whole_model_gradient_fused_outputs(loss, output, k, alpha, per_sample, 
     assert rel_err(grad, num) < 1e-6
 
 
+@pytest.mark.parametrize("loss,output,k", [("half_mse", fm.Identity, 3), ("mse", fm.Tanh, 2), ("bce", fm.Sigmoid, 3),
+                                           ("poisson", fm.Exp, 2), ("cross_entropy", fm.Softmax, 4)])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_per_sample_gradient_sums_the_gradient_and_averages_the_loss(loss, output, k, weighted):
+    """per_sample="gradient" (scikit-learn's MLPRegressor): the gradient of
+    per_sample=True, the loss of per_sample=False (error averaged over the
+    outputs), the L2 penalty counted once in both."""
+    rng = np.random.default_rng(k)
+    model = fm.Model([fm.Linear(3, 5), fm.Tanh(), fm.Linear(5, k), output()], dtype=np.float64, seed=1)
+    X = rng.normal(size=(7, 3))
+    if loss == "cross_entropy":
+        y = rng.integers(0, k, size=7)
+    elif loss == "poisson":
+        y = rng.poisson(1.0, size=(7, k)).astype(float)
+    else:
+        y = rng.uniform(0, 1, size=(7, k))
+    sw = rng.uniform(0, 2, size=7) if weighted else None
+    results = {}
+    for mode in (False, True, "gradient"):
+        value = model.loss_and_gradient(X, y, loss, alpha=0.3, per_sample=mode, sample_weight=sw)
+        results[mode] = (value, model.grads.copy())
+    np.testing.assert_allclose(results["gradient"][1], results[True][1], rtol=1e-13, atol=1e-15)
+    assert results["gradient"][0] == pytest.approx(results[False if loss != "cross_entropy" else True][0],
+                                                   rel=1e-13)
+    if loss != "cross_entropy":
+        assert results[True][0] > results["gradient"][0]
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_poisson_logits_form_stays_finite_where_exp_overflows(dtype):
     """The deviance from the log-means z: exp(z) - y z + y log y - y, in

@@ -259,7 +259,8 @@ OTHER_CASES = [
     ("seed-negative", _hyper(seed=-1), ValueError, ["'seed'", "integer >= 0", "-1"]),
     ("seed-float", _hyper(seed=1.5), TypeError, ["'seed'", "1.5"]),
     ("shuffle-string", _hyper(shuffle="no"), TypeError, ["'shuffle'", "True or False", "'no'"]),
-    ("per-sample-string", _hyper(per_sample="yes"), TypeError, ["'per_sample'", "True or False"]),
+    ("per-sample-string", _hyper(per_sample="yes"), ValueError, ["'per_sample'", "True, False or 'gradient'", "'yes'"]),
+    ("per-sample-number", _hyper(per_sample=2), TypeError, ["'per_sample'", "True, False or 'gradient'"]),
     ("nesterov-string", _hyper(momentum=0.9, nesterov="yes"), TypeError, ["'nesterov'", "True or False"]),
     ("trainer-without-model", lambda: fm.Trainer("model"), TypeError, ["model", "fastmlp.Model", "str"]),
     # names: valid list and the closest suggestion
@@ -336,7 +337,7 @@ OTHER_CASES = [
     ("alpha-in-loss-and-gradient", lambda: binary().loss_and_gradient(X4, Y4, "mse", alpha=-1), ValueError,
      ["'alpha'", ">= 0"]),
     ("per-sample-in-loss-and-gradient", lambda: binary().loss_and_gradient(X4, Y4, "mse", per_sample="no"),
-     TypeError, ["'per_sample'"]),
+     ValueError, ["'per_sample'", "'gradient'"]),
     ("loss-pred-nan", lambda: fm.get_loss("mse").forward(np.array([[np.nan]]), np.array([[1.0]])),
      ValueError, ["pred", "NaN"]),
     ("loss-shapes", lambda: fm.get_loss("mse").forward(np.zeros((3, 2)), np.zeros((3, 1))), ValueError,
