@@ -1305,15 +1305,17 @@ def backward_start(layout, loss):
 
 
 @_jit
-def layer_views(params, grads, layout, acts, d1, d2, rows, start, dense_input):
+def layer_views(params, grads, layout, acts, grad_even, grad_odd, rows, start, dense_input):
     """2-D views for a batch of `rows` samples, built once per engine call so
     the hot loop never slices or reshapes: xs[i] is layer i's input and
     xs[i + 1] its output (all in acts; xs[0] is (rows, 0) for a sparse
     input); ws/gws and bs/gbs the weights, bias and their gradients (empty
     for parameter-free layers); douts[i]/dxs[i] the gradient with respect to
-    layer i's output/input in the backward pass, alternating between d1 and
-    d2 from layer `start` down (empty when d1 is empty, for inference; dxs[0]
-    always, the first layer being Linear, whose dX is never needed)."""
+    layer i's output/input in the backward pass, alternating between the
+    buffers grad_even (the output gradients of the layers an even number of
+    steps below `start`) and grad_odd (empty when grad_even is empty, for
+    inference; dxs[0] always, the first layer being Linear, whose dX is never
+    needed)."""
     L = layout.shape[0]
     empty2 = params[0:0].reshape((0, 0))
     gempty2 = grads[0:0].reshape((0, 0))
@@ -1351,13 +1353,13 @@ def layer_views(params, grads, layout, acts, d1, d2, rows, start, dense_input):
         else:
             bs.append(params[0:0])
             gbs.append(grads[0:0])
-        if d1.shape[0] == 0:  # inference: no backward buffers
+        if grad_even.shape[0] == 0:  # inference: no backward buffers
             douts.append(empty2)
             dxs.append(empty2)
             continue
         first = (start - i) % 2 == 0 or i > start
-        a = d1 if first else d2
-        b = d2 if first else d1
+        a = grad_even if first else grad_odd
+        b = grad_odd if first else grad_even
         douts.append(a[0:rows * d_out].reshape((rows, d_out)))
         if i == 0:
             dxs.append(empty2)
@@ -1604,10 +1606,11 @@ def _loss_and_gradient(params, grads, layout, loss, X, indptr, indices, data, Y,
     activation_offsets(layout, n, offsets, indptr is None)
     acts = np.empty(offsets[L + 1], dtype=params.dtype)
     width = _max_width(layout)
-    d1 = np.empty(n * width, dtype=params.dtype)
-    d2 = np.empty(n * width, dtype=params.dtype)
+    grad_even = np.empty(n * width, dtype=params.dtype)
+    grad_odd = np.empty(n * width, dtype=params.dtype)
     start = backward_start(layout, loss)
-    xs, ws, gws, bs, gbs, douts, dxs = layer_views(params, grads, layout, acts, d1, d2, n, start, indptr is None)
+    xs, ws, gws, bs, gbs, douts, dxs = layer_views(params, grads, layout, acts, grad_even, grad_odd, n, start,
+                                                   indptr is None)
     if indptr is not None:
         starts = indptr[0:n].copy()
         ends = indptr[1:n + 1].copy()
@@ -1711,19 +1714,19 @@ def _train_epochs(params, grads, layout, loss, X, indptr, indices, data, Y, W, o
     activation_offsets(layout, batch, offsets, indptr is None)
     acts = np.empty(offsets[L + 1], dtype=params.dtype)
     width = _max_width(layout)
-    d1 = np.empty(batch * width, dtype=params.dtype)
-    d2 = np.empty(batch * width, dtype=params.dtype)
+    grad_even = np.empty(batch * width, dtype=params.dtype)
+    grad_odd = np.empty(batch * width, dtype=params.dtype)
     ybuf = np.empty(batch * k, dtype=params.dtype)
     start = backward_start(layout, loss)
     # Views for full batches and, when n is not a multiple of batch, for the
     # last one (`tail_rows` rows: batch when it is a multiple).
-    xs, ws, gws, bs, gbs, douts, dxs = layer_views(params, grads, layout, acts, d1, d2, batch, start,
+    xs, ws, gws, bs, gbs, douts, dxs = layer_views(params, grads, layout, acts, grad_even, grad_odd, batch, start,
                                                    indptr is None)
     yb = ybuf.reshape((batch, k))
     tail_rows = n - (n - 1) // batch * batch
     if tail_rows < batch:
         (tail_xs, tail_ws, tail_gws, tail_bs, tail_gbs, tail_douts,
-         tail_dxs) = layer_views(params, grads, layout, acts, d1, d2, tail_rows, start, indptr is None)
+         tail_dxs) = layer_views(params, grads, layout, acts, grad_even, grad_odd, tail_rows, start, indptr is None)
         tail_yb = ybuf[0:tail_rows * k].reshape((tail_rows, k))
     else:  # no short batch: the tail views are never used
         tail_xs, tail_ws, tail_gws, tail_bs, tail_gbs, tail_douts, tail_dxs = xs, ws, gws, bs, gbs, douts, dxs
