@@ -1097,43 +1097,33 @@ def _loss_impls(kind):
                 lambda loss, fused, z, p, y, clip, w: _weighted_sum2(_half_squared_error, p, y, 0.0, w))
     if kind == BCE:
         return (lambda loss, fused, z, p, y, clip: bce_logits_forward(z, y) if fused else bce_forward(p, y, clip),
-                _bce_gradient,
+                _gradient_of(bce_logits_backward, bce_backward),
                 lambda loss, fused, z, p, y, clip, w: (_weighted_sum2(_bce_logits_element, z, y, 0.0, w) if fused
                                                        else _weighted_sum2(_bce_element, p, y, clip, w)))
     if kind == POISSON:
         return (lambda loss, fused, z, p, y, clip: (poisson_logits_forward(z, y) if fused
                                                     else poisson_forward(p, y, clip)),
-                _poisson_gradient,
+                _gradient_of(poisson_logits_backward, poisson_backward),
                 lambda loss, fused, z, p, y, clip, w: (_weighted_sum2(_poisson_logits_element, z, y, 0.0, w)
                                                        if fused else _weighted_sum2(_poisson_element, p, y, clip, w)))
     if kind == CROSS_ENTROPY:
         return (lambda loss, fused, z, p, y, clip: (softmax_cross_entropy_forward(z, y) if fused
                                                     else cross_entropy_forward(p, y, clip)),
-                _cross_entropy_gradient,
+                _gradient_of(softmax_cross_entropy_backward, cross_entropy_backward),
                 lambda loss, fused, z, p, y, clip, w: (softmax_cross_entropy_weighted_sum(z, y, w) if fused
                                                        else cross_entropy_weighted_sum(p, y, clip, w)))
     raise ValueError(f"unknown loss kind {kind}")
 
 
-def _bce_gradient(loss, fused, p, y, clip, d):
-    if fused:
-        bce_logits_backward(p, y, d)
-    else:
-        bce_backward(p, y, clip, d)
-
-
-def _poisson_gradient(loss, fused, p, y, clip, d):
-    if fused:
-        poisson_logits_backward(p, y, d)
-    else:
-        poisson_backward(p, y, clip, d)
-
-
-def _cross_entropy_gradient(loss, fused, p, y, clip, d):
-    if fused:
-        softmax_cross_entropy_backward(p, y, d)
-    else:
-        cross_entropy_backward(p, y, clip, d)
+def _gradient_of(logits_backward, backward):
+    """loss_gradient's implementation for a loss with a fused logits form:
+    logits_backward(p, y, d) when fused, else backward(p, y, clip, d)."""
+    def gradient(loss, fused, p, y, clip, d):
+        if fused:
+            logits_backward(p, y, d)
+        else:
+            backward(p, y, clip, d)
+    return gradient
 
 
 def loss_value(loss, fused, z, p, y, clip):
@@ -1774,58 +1764,49 @@ def _train_epochs(params, grads, layout, loss, X, indptr, indices, data, Y, W, o
         if shuffle:
             shuffle_order(shuffle_u[e], order)
         total = 0.0
-        for b0 in range(0, n, batch):
-            if b0 + batch <= n:
+        # The full batches, then the short last one (if any) with its own views:
+        # one code path, the views chosen once per phase, not per step.
+        for phase in range(2 if tail_rows < batch else 1):
+            if phase == 0:
+                rows, first_batch, n_batches = batch, 0, n // batch
+                vxs, vws, vgws, vbs, vgbs, vdouts, vdxs = xs, ws, gws, bs, gbs, douts, dxs
+                vyb, vwb = yb, wb
+            else:
+                rows, first_batch, n_batches = tail_rows, n // batch, 1
+                vxs, vws, vgws, vbs, vgbs, vdouts, vdxs = (tail_xs, tail_ws, tail_gws, tail_bs, tail_gbs,
+                                                           tail_douts, tail_dxs)
+                vyb, vwb = tail_yb, tail_wb
+            if indptr is not None:
+                vstarts, vends = (starts, ends) if phase == 0 else (tail_starts, tail_ends)
+            for bi in range(first_batch, first_batch + n_batches):
+                b0 = bi * batch
                 if not static_batch:
                     if indptr is not None:
-                        _gather_targets(Y, order, b0, yb)
-                        _sparse_rows(indptr, order, b0, starts, ends)
+                        _gather_targets(Y, order, b0, vyb)
+                        _sparse_rows(indptr, order, b0, vstarts, vends)
                     if X is not None:
-                        _gather(X, Y, order, b0, xs[0], yb)
+                        _gather(X, Y, order, b0, vxs[0], vyb)
                     if W is not None:
-                        _gather_weights(W, order, b0, wb)
+                        _gather_weights(W, order, b0, vwb)
                 if indptr is not None:
-                    sparse_linear_forward(starts, ends, indices, data, ws[0], bs[0], bias0, xs[1])
-                    forward_views(layout, xs, ws, bs, 1)
-                    value = backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb, wb,
-                                           clip_epsilon, alpha, per_sample, start, 1)
-                    value += sparse_input_backward(params, grads, layout, starts, ends, indices, data, douts[0],
-                                                   gws[0], gbs[0], alpha, wb)
+                    sparse_linear_forward(vstarts, vends, indices, data, vws[0], vbs[0], bias0, vxs[1])
+                    forward_views(layout, vxs, vws, vbs, 1)
+                    value = backward_views(params, grads, layout, loss, vxs, vws, vgws, vgbs, vdouts, vdxs, vyb,
+                                           vwb, clip_epsilon, alpha, per_sample, start, 1)
+                    value += sparse_input_backward(params, grads, layout, vstarts, vends, indices, data, vdouts[0],
+                                                   vgws[0], vgbs[0], alpha, vwb)
                 if X is not None:
-                    forward_views(layout, xs, ws, bs, 0)
-                    value = backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb, wb,
-                                           clip_epsilon, alpha, per_sample, start, 0)
-                total += value * batch
-            else:
-                if indptr is not None:
-                    _gather_targets(Y, order, b0, tail_yb)
-                    _sparse_rows(indptr, order, b0, tail_starts, tail_ends)
-                if X is not None:
-                    _gather(X, Y, order, b0, tail_xs[0], tail_yb)
-                if W is not None:
-                    _gather_weights(W, order, b0, tail_wb)
-                if indptr is not None:
-                    sparse_linear_forward(tail_starts, tail_ends, indices, data, tail_ws[0], tail_bs[0], bias0,
-                                          tail_xs[1])
-                    forward_views(layout, tail_xs, tail_ws, tail_bs, 1)
-                    value = backward_views(params, grads, layout, loss, tail_xs, tail_ws, tail_gws, tail_gbs,
-                                           tail_douts, tail_dxs, tail_yb, tail_wb, clip_epsilon, alpha, per_sample,
-                                           start, 1)
-                    value += sparse_input_backward(params, grads, layout, tail_starts, tail_ends, indices, data,
-                                                   tail_douts[0], tail_gws[0], tail_gbs[0], alpha, tail_wb)
-                if X is not None:
-                    forward_views(layout, tail_xs, tail_ws, tail_bs, 0)
-                    value = backward_views(params, grads, layout, loss, tail_xs, tail_ws, tail_gws, tail_gbs,
-                                           tail_douts, tail_dxs, tail_yb, tail_wb, clip_epsilon, alpha, per_sample,
-                                           start, 0)
-                total += value * tail_rows
-            if opt == OPT_ADAM:
-                adam_step[0] += 1
-                adam_update(params, grads, first_moment, second_moment, adam_step[0], lr, beta1, beta2, adam_eps)
-            elif use_momentum:
-                momentum_update(params, grads, first_moment, lr, momentum, nesterov)
-            else:
-                sgd_update(params, grads, lr)
+                    forward_views(layout, vxs, vws, vbs, 0)
+                    value = backward_views(params, grads, layout, loss, vxs, vws, vgws, vgbs, vdouts, vdxs, vyb,
+                                           vwb, clip_epsilon, alpha, per_sample, start, 0)
+                total += value * rows
+                if opt == OPT_ADAM:
+                    adam_step[0] += 1
+                    adam_update(params, grads, first_moment, second_moment, adam_step[0], lr, beta1, beta2, adam_eps)
+                elif use_momentum:
+                    momentum_update(params, grads, first_moment, lr, momentum, nesterov)
+                else:
+                    sgd_update(params, grads, lr)
         mean = total / n
         if not (np.isfinite(mean) and _all_finite(params)):
             for q in range(P):

@@ -188,6 +188,23 @@ def test_l2_penalty_is_the_engines(weighted):
     assert with_penalty - without == pytest.approx(penalty, rel=1e-12)
 
 
+def _output_case(loss, output, k, n):
+    """(rng, a 3-5-k float64 model ending in `output`, X (n, 3), targets for
+    `loss`): class indices, 0/1 labels, counts or normal values."""
+    rng = np.random.default_rng(k)
+    model = fm.Model([fm.Linear(3, 5), fm.Tanh(), fm.Linear(5, k), output()], dtype=np.float64, seed=1)
+    X = rng.normal(size=(n, 3))
+    if loss == "cross_entropy":
+        y = rng.integers(0, k, size=n)
+    elif loss == "bce":
+        y = rng.integers(0, 2, size=(n, k)).astype(float)
+    elif loss == "poisson":
+        y = rng.poisson(1.0, size=(n, k)).astype(float)
+    else:
+        y = rng.normal(size=(n, k))
+    return rng, model, X, y
+
+
 @pytest.mark.parametrize("loss,output,k", [("bce", fm.Sigmoid, 1), ("bce", fm.Sigmoid, 3),
                                            ("cross_entropy", fm.Softmax, 4), ("poisson", fm.Exp, 1),
                                            ("poisson", fm.Exp, 3),
@@ -199,17 +216,7 @@ def test_whole_model_gradient_fused_outputs(loss, output, k, alpha, per_sample, 
     """model.loss_and_gradient (the training path, with the fused logits forms,
     the L2 penalty, per-sample normalisation and sample weights) against
     finite differences."""
-    rng = np.random.default_rng(k)
-    model = fm.Model([fm.Linear(3, 5), fm.Tanh(), fm.Linear(5, k), output()], dtype=np.float64, seed=1)
-    X = rng.normal(size=(6, 3))
-    if loss == "cross_entropy":
-        y = rng.integers(0, k, size=6)
-    elif loss == "bce":
-        y = rng.integers(0, 2, size=(6, k)).astype(float)
-    elif loss == "poisson":
-        y = rng.poisson(1.0, size=(6, k)).astype(float)
-    else:
-        y = rng.normal(size=(6, k))
+    rng, model, X, y = _output_case(loss, output, k, 6)
     sw = rng.uniform(0, 2, size=6) if weighted else None
     kw = dict(alpha=alpha, per_sample=per_sample, sample_weight=sw)
     model.loss_and_gradient(X, y, loss, **kw)
@@ -225,15 +232,7 @@ def test_per_sample_gradient_sums_the_gradient_and_averages_the_loss(loss, outpu
     """per_sample="gradient" (scikit-learn's MLPRegressor): the gradient of
     per_sample=True, the loss of per_sample=False (error averaged over the
     outputs), the L2 penalty counted once in both."""
-    rng = np.random.default_rng(k)
-    model = fm.Model([fm.Linear(3, 5), fm.Tanh(), fm.Linear(5, k), output()], dtype=np.float64, seed=1)
-    X = rng.normal(size=(7, 3))
-    if loss == "cross_entropy":
-        y = rng.integers(0, k, size=7)
-    elif loss == "poisson":
-        y = rng.poisson(1.0, size=(7, k)).astype(float)
-    else:
-        y = rng.uniform(0, 1, size=(7, k))
+    rng, model, X, y = _output_case(loss, output, k, 7)
     sw = rng.uniform(0, 2, size=7) if weighted else None
     results = {}
     for mode in (False, True, "gradient"):
