@@ -8,6 +8,7 @@ compiles (or loads from numba's cache) for seconds, which a per-example
 deadline would report as a flaky failure.
 """
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 _COMMON = dict(
@@ -24,3 +25,15 @@ settings.load_profile("default")
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: compiles the engine from scratch in a subprocess "
                                        "(deselect with -m 'not slow')")
+
+
+@pytest.fixture(scope="module")
+def one_blas_thread():
+    """One OpenBLAS thread for a test module of small scikit-learn-sized fits
+    (`pytestmark = pytest.mark.usefixtures("one_blas_thread")`): on a loaded
+    2-core machine, two threads per product make them up to 50x slower (the
+    threads spin against other processes), and the suite's run time
+    unpredictable. Results do not depend on it."""
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield

@@ -25,14 +25,7 @@ import fastmlp as fm  # noqa: E402
 TOL = 1e-10
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    """On a loaded 2-core machine, two OpenBLAS threads per product make these
-    small fits up to 50x slower (the threads spin against other processes), and
-    the suite's run time unpredictable. Results do not depend on it."""
-    from threadpoolctl import threadpool_limits
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")  # see conftest.py
 
 
 # ---------------------------------------------------------------------------

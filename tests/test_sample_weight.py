@@ -161,11 +161,7 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from fastmlp.estimators import SOLVER_VARIANTS  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    from threadpoolctl import threadpool_limits
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")  # see conftest.py
 
 
 def est_data(kind, n=80, seed=0):

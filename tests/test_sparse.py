@@ -177,11 +177,7 @@ sknn = pytest.importorskip("sklearn.neural_network")
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    from threadpoolctl import threadpool_limits
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")  # see conftest.py
 
 
 EST = {
