@@ -40,6 +40,9 @@ OPT_SGD, OPT_ADAM = 0, 1
 # averaged with the samples; summed over the outputs in the loss and its gradient; or summed in
 # the gradient only, the reported loss averaging them (scikit-learn's MLPRegressor).
 PER_ELEMENT, SUM_OVER_OUTPUTS, SUM_GRADIENT_OVER_OUTPUTS = 0, 1, 2
+# The kernel names of the parameter-free layer kinds: kernels <name>_forward, <name>_backward.
+ACTIVATION_NAMES = {RELU: "relu", SIGMOID: "sigmoid", TANH: "tanh", IDENTITY: "identity", SOFTMAX: "softmax",
+                    EXP: "exp"}
 # Layout columns.
 L_KIND, L_IN, L_OUT, L_W, L_B = 0, 1, 2, 3, 4
 LAYOUT_COLS = 5
@@ -96,10 +99,10 @@ SMALL_PRODUCT = 256
 _FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 
 
-def _jit(fn=None, **extra):
+def jit(fn=None, **extra):
     """The one decorator of every compiled function.
 
-    `_jit(inline="always")` marks a function that numba inlines into its
+    `jit(inline="always")` marks a function that numba inlines into its
     callers at the IR level instead of compiling it on its own: the
     activation and loss kernels, their dispatchers, the optimizer updates and
     small helpers. Each of them is still an ordinary compiled function when
@@ -110,7 +113,7 @@ def _jit(fn=None, **extra):
     six runs each). Inlining the Linear kernels as well compiled and ran no
     faster, so they stay separate."""
     if fn is None:
-        return lambda f: _jit(f, **extra)
+        return lambda f: jit(f, **extra)
     opts = dict(cache=True, nogil=True, error_model="numpy", fastmath=_FASTMATH, **extra)
     try:
         return numba.njit(**opts)(fn)
@@ -360,7 +363,7 @@ for _fn, _make in ((vec_exp, _exp_impl), (vec_log, _log_impl), (vec_log1p, _log1
     _register_vectorised(_fn, _make)
 
 
-@_jit
+@jit
 def elementwise(fn, x, out):
     """x (n,) -> out (n,) = f(x) for the function with code fn (FN_EXP, ...)."""
     n = x.shape[0]
@@ -391,7 +394,7 @@ def elementwise(fn, x, out):
 # epilogue) and dominated XOR-sized steps before.
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _small_nn(a, b, out):
     """a (m, k), b (k, n) -> out (m, n) = a @ b."""
     m, k = a.shape
@@ -413,7 +416,7 @@ def _small_nn(a, b, out):
                 out[i, j] = s
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _small_tn(a, b, out):
     """a (m, k), b (m, n) -> out (k, n) = a.T @ b, without a transposed view."""
     m, k = a.shape
@@ -436,7 +439,7 @@ def _small_tn(a, b, out):
                 out[p, j] = s
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _small_nt(a, b, out):
     """a (m, n), b (k, n) -> out (m, k) = a @ b.T, without a transposed view."""
     m, n = a.shape
@@ -470,7 +473,7 @@ def _small_nt(a, b, out):
 # into numba's reshape helper, about 40 ns, more than a whole XOR-sized layer).
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _apply(op, x, out):
     """out[i, j] = op(x[i, j])."""
     n, d = x.shape
@@ -483,7 +486,7 @@ def _apply(op, x, out):
                 out[i, j] = op(x[i, j])
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _apply2(op, a, b, c, out):
     """out[i, j] = op(a[i, j], b[i, j], c) for a scalar c."""
     n, d = a.shape
@@ -496,7 +499,7 @@ def _apply2(op, a, b, c, out):
                 out[i, j] = op(a[i, j], b[i, j], c)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _sum2(op, a, b, c):
     """The float64 sum of op(a[i, j], b[i, j], c) over all elements."""
     n, d = a.shape
@@ -511,7 +514,7 @@ def _sum2(op, a, b, c):
     return s
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _by_hand(m, k, n):
     """Whether an (m, k) @ (k, n) product runs in a hand loop rather than BLAS."""
     return k == 1 or m * k * n <= SMALL_PRODUCT
@@ -522,7 +525,7 @@ def _by_hand(m, k, n):
 # ---------------------------------------------------------------------------
 
 
-@_jit
+@jit
 def linear_forward(x, w, b, has_bias, out):
     """x (n, d_in), w (d_in, d_out), b (d_out,) -> out (n, d_out) = x @ w + b."""
     if _by_hand(x.shape[0], w.shape[0], w.shape[1]):
@@ -541,7 +544,7 @@ def linear_forward(x, w, b, has_bias, out):
                     out[i, j] += b[j]
 
 
-@_jit
+@jit
 def linear_backward(x, w, dout, has_bias, gw, gb, need_dx, dx):
     """x (n, d_in), w (d_in, d_out), dout (n, d_out) -> gw (d_in, d_out),
     gb (d_out,), and dx (n, d_in) when need_dx. Gradients are overwritten."""
@@ -570,7 +573,7 @@ def linear_backward(x, w, dout, has_bias, gw, gb, need_dx, dx):
             np.dot(dout, w.T, dx)
 
 
-@_jit
+@jit
 def sparse_linear_forward(starts, ends, indices, data, w, b, has_bias, out):
     """Sparse rows times dense weights: row r of the batch holds the entries
     indices[p], data[p] for p in starts[r]..ends[r] - 1 (CSR arrays, starts
@@ -598,7 +601,7 @@ def sparse_linear_forward(starts, ends, indices, data, w, b, has_bias, out):
                 out[r, j] += b[j]
 
 
-@_jit
+@jit
 def sparse_linear_backward(starts, ends, indices, data, dout, has_bias, gw, gb):
     """The weight gradient of sparse_linear_forward: gw (d_in, d_out) =
     X_batch^T @ dout for dout (n, d_out), and gb (d_out,) = dout summed over
@@ -623,117 +626,117 @@ def sparse_linear_backward(starts, ends, indices, data, dout, has_bias, gw, gb):
                 gb[j] += dout[r, j]
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _relu(v):
     return v if v > 0.0 else 0.0
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def relu_forward(x, out):
     """x (n, d) -> out (n, d) = max(x, 0)."""
     _apply(_relu, x, out)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _relu_grad(y, g, _):
     return g if y > 0.0 else 0.0
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def relu_backward(out, dout, dx):
     """out (n, d) = relu(x), dout (n, d) -> dx (n, d). The derivative at 0 is 0."""
     _apply2(_relu_grad, out, dout, 0.0, dx)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _sigmoid(v):
     return vec_sigmoid(v)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def sigmoid_forward(x, out):
     """x (n, d) -> out (n, d) = 1 / (1 + exp(-x)), finite for every finite x."""
     _apply(_sigmoid, x, out)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _sigmoid_grad(s, g, _):
     return g * s * (1.0 - s)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def sigmoid_backward(out, dout, dx):
     """out (n, d) = sigmoid(x), dout (n, d) -> dx (n, d) = dout * out * (1 - out)."""
     _apply2(_sigmoid_grad, out, dout, 0.0, dx)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _tanh(v):
     return vec_tanh(v)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def tanh_forward(x, out):
     """x (n, d) -> out (n, d) = tanh(x)."""
     _apply(_tanh, x, out)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _tanh_grad(t, g, _):
     return g * (1.0 - t * t)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def tanh_backward(out, dout, dx):
     """out (n, d) = tanh(x), dout (n, d) -> dx (n, d) = dout * (1 - out**2)."""
     _apply2(_tanh_grad, out, dout, 0.0, dx)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _same(v):
     return v
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def identity_forward(x, out):
     """x (n, d) -> out (n, d) = x."""
     _apply(_same, x, out)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _pass_grad(_, g, __):
     return g
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def identity_backward(out, dout, dx):
     """out (n, d), dout (n, d) -> dx (n, d) = dout."""
     _apply2(_pass_grad, out, dout, 0.0, dx)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _exp(v):
     return vec_exp(v)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def exp_forward(x, out):
     """x (n, d) -> out (n, d) = exp(x) (inf beyond the format's range)."""
     _apply(_exp, x, out)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _exp_grad(e, g, _):
     return g * e
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def exp_backward(out, dout, dx):
     """out (n, d) = exp(x), dout (n, d) -> dx (n, d) = dout * out."""
     _apply2(_exp_grad, out, dout, 0.0, dx)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def softmax_forward(x, out):
     """x (n, d) -> out (n, d): row-wise softmax, max-shifted so exp never overflows."""
     n, d = x.shape
@@ -752,7 +755,7 @@ def softmax_forward(x, out):
             out[i, j] *= inv
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def softmax_backward(out, dout, dx):
     """out (n, d) = softmax(x), dout (n, d) -> dx (n, d) = out * (dout - sum(dout * out))."""
     n, d = out.shape
@@ -764,7 +767,7 @@ def softmax_backward(out, dout, dx):
             dx[i, j] = out[i, j] * (dout[i, j] - s)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def activation_forward(kind, x, out):
     """Forward of a parameter-free layer, dispatched on its kind."""
     if kind == RELU:
@@ -781,7 +784,7 @@ def activation_forward(kind, x, out):
         identity_forward(x, out)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def activation_backward(kind, out, dout, dx):
     """Backward of a parameter-free layer, from its output."""
     if kind == RELU:
@@ -808,42 +811,42 @@ def activation_backward(kind, out, dout, dx):
 # ---------------------------------------------------------------------------
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _squared_error(p, t, _):
     r = float(p) - float(t)
     return r * r
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _scaled_difference(p, t, c):
     return c * (p - t)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def mse_forward(pred, y):
     """pred (n, k), y (n, k) -> mean((pred - y)**2) over all elements."""
     return _sum2(_squared_error, pred, y, 0.0) / pred.size
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def mse_backward(pred, y, dpred):
     """pred (n, k), y (n, k) -> dpred (n, k) = 2 (pred - y) / (n k)."""
     _apply2(_scaled_difference, pred, y, 2.0 / pred.size, dpred)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def half_mse_forward(pred, y):
     """pred (n, k), y (n, k) -> mean((pred - y)**2) / 2."""
     return 0.5 * mse_forward(pred, y)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def half_mse_backward(pred, y, dpred):
     """pred (n, k), y (n, k) -> dpred (n, k) = (pred - y) / (n k)."""
     _apply2(_scaled_difference, pred, y, 1.0 / pred.size, dpred)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _clip_prob(p, clip_epsilon):
     if p < clip_epsilon:
         return clip_epsilon
@@ -852,53 +855,53 @@ def _clip_prob(p, clip_epsilon):
     return p
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _bce_element(p, t, clip_epsilon):
     q = _clip_prob(float(p), clip_epsilon)
     t = float(t)
     return -(t * vec_log(q) + (1.0 - t) * vec_log1p(-q))
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _bce_grad(p, t, clip_epsilon_and_scale):
     clip_epsilon, c = clip_epsilon_and_scale
     q = _clip_prob(float(p), clip_epsilon)
     return c * (q - t) / (q * (1.0 - q))
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def bce_forward(p, y, clip_epsilon):
     """p (n, k) probabilities, y (n, k) in [0, 1] -> mean binary cross-entropy.
     p is clipped to [clip_epsilon, 1 - clip_epsilon]; prefer bce_logits_forward when logits exist."""
     return _sum2(_bce_element, p, y, clip_epsilon) / p.size
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def bce_backward(p, y, clip_epsilon, dp):
     """p (n, k), y (n, k) -> dp (n, k) = (p - y) / (p (1 - p)) / (n k), p clipped."""
     _apply2(_bce_grad, p, y, (clip_epsilon, 1.0 / p.size), dp)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _bce_logits_element(z, t, _):
     v = float(z)
     return max(v, 0.0) - v * float(t) + vec_log1p(vec_exp(-abs(v)))
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def bce_logits_forward(z, y):
     """z (n, k) logits, y (n, k) -> mean BCE of sigmoid(z), in the form
     max(z, 0) - z y + log1p(exp(-|z|)), finite for every finite z."""
     return _sum2(_bce_logits_element, z, y, 0.0) / z.size
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def bce_logits_backward(p, y, dz):
     """p (n, k) = sigmoid(z), y (n, k) -> dz (n, k) = (p - y) / (n k)."""
     _apply2(_scaled_difference, p, y, 1.0 / p.size, dz)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def cross_entropy_forward(p, y, clip_epsilon):
     """p (n, k) class probabilities, y (n, k) one-hot or probabilities ->
     mean over samples of -sum_k y log(p); p is clipped below at clip_epsilon."""
@@ -912,7 +915,7 @@ def cross_entropy_forward(p, y, clip_epsilon):
     return s / n
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def cross_entropy_backward(p, y, clip_epsilon, dp):
     """p (n, k), y (n, k) -> dp (n, k) = -y / p / n."""
     n, k = p.shape
@@ -922,7 +925,7 @@ def cross_entropy_backward(p, y, clip_epsilon, dp):
             dp[i, j] = -c * y[i, j] / max(float(p[i, j]), clip_epsilon)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def softmax_cross_entropy_forward(z, y):
     """z (n, k) logits, y (n, k) -> mean over samples of
     sum_k y (logsumexp(z) - z): the cross-entropy of softmax(z), always finite."""
@@ -944,7 +947,7 @@ def softmax_cross_entropy_forward(z, y):
     return s / n
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def softmax_cross_entropy_backward(p, y, dz):
     """p (n, k) = softmax(z), y (n, k) -> dz (n, k) = (p sum_k(y) - y) / n,
     which is (p - y) / n for one-hot or probability rows."""
@@ -958,13 +961,13 @@ def softmax_cross_entropy_backward(p, y, dz):
             dz[i, j] = c * (p[i, j] * sy - y[i, j])
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _xlogx(t):
     """t log t, 0 at t = 0 (scipy's xlogy(t, t))."""
     return t * vec_log(t) if t > 0.0 else 0.0
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _poisson_element(m, t, clip_epsilon):
     q = float(m)
     q = q if q > clip_epsilon else clip_epsilon
@@ -972,7 +975,7 @@ def _poisson_element(m, t, clip_epsilon):
     return q - t * vec_log(q) + _xlogx(t) - t
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _poisson_grad(m, t, clip_epsilon_and_scale):
     clip_epsilon, c = clip_epsilon_and_scale
     q = float(m)
@@ -980,7 +983,7 @@ def _poisson_grad(m, t, clip_epsilon_and_scale):
     return c * (1.0 - t / q)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def poisson_forward(mu, y, clip_epsilon):
     """mu (n, k) predicted means, y (n, k) >= 0 -> mean Poisson deviance term
     mu - y log(mu) + y log(y) - y (scikit-learn's poisson loss, summed over
@@ -989,13 +992,13 @@ def poisson_forward(mu, y, clip_epsilon):
     return _sum2(_poisson_element, mu, y, clip_epsilon) / mu.size
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def poisson_backward(mu, y, clip_epsilon, dmu):
     """mu (n, k), y (n, k) -> dmu (n, k) = (1 - y / mu) / (n k), mu clipped."""
     _apply2(_poisson_grad, mu, y, (clip_epsilon, 1.0 / mu.size), dmu)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _poisson_logits_element(z, t, _):
     # np.float64, not float(): numba's float() keeps a float32 a float32, and
     # exp(z) is to be taken in float64 (finite up to z = 709 for both dtypes).
@@ -1004,7 +1007,7 @@ def _poisson_logits_element(z, t, _):
     return vec_exp(v) - t * v + _xlogx(t) - t
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def poisson_logits_forward(z, y):
     """z (n, k) log-means, y (n, k) >= 0 -> mean of exp(z) - y z + y log(y) - y,
     the Poisson deviance term of mu = exp(z) without forming log(mu) or y / mu:
@@ -1013,13 +1016,13 @@ def poisson_logits_forward(z, y):
     return _sum2(_poisson_logits_element, z, y, 0.0) / z.size
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def poisson_logits_backward(mu, y, dz):
     """mu (n, k) = exp(z), y (n, k) -> dz (n, k) = (mu - y) / (n k)."""
     _apply2(_scaled_difference, mu, y, 1.0 / mu.size, dz)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _weighted_sum2(op, a, b, c, w):
     """The float64 sum over rows i of w[i] * sum_j op(a[i, j], b[i, j], c)."""
     n, d = a.shape
@@ -1032,13 +1035,13 @@ def _weighted_sum2(op, a, b, c, w):
     return s
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _half_squared_error(p, t, _):
     r = float(p) - float(t)
     return 0.5 * r * r
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def cross_entropy_weighted_sum(p, y, clip_epsilon, w):
     """p (n, k), y (n, k), w (n,) -> sum_i w_i (-sum_k y log(max(p, clip_epsilon)))."""
     n, k = p.shape
@@ -1053,7 +1056,7 @@ def cross_entropy_weighted_sum(p, y, clip_epsilon, w):
     return s
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def softmax_cross_entropy_weighted_sum(z, y, w):
     """z (n, k) logits, y (n, k), w (n,) -> sum_i w_i sum_k y (logsumexp(z) - z)."""
     n, k = z.shape
@@ -1172,7 +1175,7 @@ def _loss_weighted_value_typed(loss, fused, z, p, y, clip, w):
     return _loss_impl(loss_weighted_value, 2, loss)
 
 
-@_jit
+@jit
 def _loss_weighted_sum(loss, fused, z, pred, y, clip_epsilon, w):
     """sum_i w[i] * (the loss of sample i summed over its k outputs), float64:
     z (n, k) the logits (used when fused: Sigmoid + bce, Softmax +
@@ -1181,7 +1184,7 @@ def _loss_weighted_sum(loss, fused, z, pred, y, clip_epsilon, w):
     return loss_weighted_value(loss, fused, z, pred, y, clip_epsilon, w)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def scale_rows(d, w, c):
     """d (n, k), w (n,): d[i, j] *= c * w[i]."""
     n, k = d.shape
@@ -1195,14 +1198,14 @@ def scale_rows(d, w, c):
                 d[i, j] *= f
 
 
-@_jit
+@jit
 def _loss_forward(loss, pred, y, clip_epsilon):
     """Loss of model outputs pred (n, k) against y (n, k)."""
     numba.literally(loss)
     return loss_value(loss, False, pred, pred, y, clip_epsilon)
 
 
-@_jit
+@jit
 def _loss_backward(loss, pred, y, clip_epsilon, dpred):
     """d loss / d pred (n, k) for outputs pred (n, k)."""
     numba.literally(loss)
@@ -1215,14 +1218,14 @@ def _loss_backward(loss, pred, y, clip_epsilon, dpred):
 # ---------------------------------------------------------------------------
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def sgd_update(params, grads, lr):
     """params (P,), grads (P,): params -= lr * grads."""
     for i in range(params.shape[0]):
         params[i] -= lr * grads[i]
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def momentum_update(params, grads, velocity, lr, momentum, nesterov):
     """params, grads, velocity (P,): velocity = momentum * velocity - lr * grads;
     params += velocity, or with Nesterov params += momentum * velocity - lr * grads."""
@@ -1235,7 +1238,7 @@ def momentum_update(params, grads, velocity, lr, momentum, nesterov):
             params[i] += v
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def adam_update(params, grads, m, v, t, lr, beta1, beta2, adam_epsilon):
     """params, grads, m, v (P,), step t >= 1: Adam with bias correction folded
     into the step size, lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t)."""
@@ -1254,7 +1257,7 @@ def adam_update(params, grads, m, v, t, lr, beta1, beta2, adam_epsilon):
 # ---------------------------------------------------------------------------
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _max_width(layout):
     """The widest gradient of the backward pass: every layer's output (the
     model's input needs none, the first layer being Linear)."""
@@ -1264,7 +1267,7 @@ def _max_width(layout):
     return w
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def activation_offsets(layout, rows, offsets, dense_input):
     """offsets (L + 2,): where layer i's input starts in an activation buffer
     that holds rows x width for the input (nothing for a sparse input, which
@@ -1277,7 +1280,7 @@ def activation_offsets(layout, rows, offsets, dense_input):
         offsets[i + 2] = offsets[i + 1] + rows * layout[i, L_OUT]
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def fused_output(layout, loss):
     """True when the last layer and the loss combine into the stable
     logits form: Sigmoid + bce, Softmax + cross-entropy or Exp + poisson."""
@@ -1286,7 +1289,7 @@ def fused_output(layout, loss):
             or (loss == POISSON and last == EXP))
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def backward_start(layout, loss):
     """Index of the first layer the backward pass runs through: the fused
     output layer is skipped, its gradient being computed with the loss."""
@@ -1294,7 +1297,7 @@ def backward_start(layout, loss):
     return L - 2 if fused_output(layout, loss) else L - 1
 
 
-@_jit
+@jit
 def layer_views(params, grads, layout, acts, grad_even, grad_odd, rows, start, dense_input):
     """2-D views for a batch of `rows` samples, built once per engine call so
     the hot loop never slices or reshapes: xs[i] is layer i's input and
@@ -1358,7 +1361,7 @@ def layer_views(params, grads, layout, acts, grad_even, grad_odd, rows, start, d
     return xs, ws, gws, bs, gbs, douts, dxs
 
 
-@_jit
+@jit
 def forward_views(layout, xs, ws, bs, first):
     """Forward pass from layer `first` of the batch whose input is already in
     xs[first]; every layer's output is kept in xs for the backward pass.
@@ -1373,20 +1376,21 @@ def forward_views(layout, xs, ws, bs, first):
             activation_forward(kind, xs[i], xs[i + 1])
 
 
-@_jit(inline="always")
-def _add_l2(params, grads, layout, i, c):
-    """Add c * W to the weight gradient of Linear layer i; returns its L2
-    term 0.5 * c * ||W||^2 (float64)."""
+@jit(inline="always")
+def add_l2(w, gw, c):
+    """w, gw (d_in, d_out) a Linear layer's weights and their gradient: add
+    c * w to gw; returns the layer's L2 term 0.5 * c * ||w||^2 (float64)."""
     sq = 0.0
-    wo = layout[i, L_W]
-    for q in range(wo, wo + layout[i, L_IN] * layout[i, L_OUT]):
-        pq = params[q]
-        grads[q] += c * pq
-        sq += float(pq) * float(pq)
+    d_in, d_out = w.shape
+    for i in range(d_in):
+        for j in range(d_out):
+            wij = w[i, j]
+            gw[i, j] += c * wij
+            sq += float(wij) * float(wij)
     return 0.5 * c * sq
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _weight_sum(wb):
     """The sum of a batch's sample weights wb (rows,) float64: what a weighted
     batch's gradients and penalty are divided by (an unweighted one divides
@@ -1397,8 +1401,8 @@ def _weight_sum(wb):
     return s
 
 
-@_jit
-def sparse_input_backward(params, grads, layout, starts, ends, indices, data, dout, gw, gb, alpha, wb):
+@jit
+def sparse_input_backward(layout, starts, ends, indices, data, dout, w, gw, gb, alpha, wb):
     """The first layer's gradient for a sparse batch (see sparse_linear_backward),
     after backward_views stopped above it: gw, gb from dout (rows, d_out),
     plus the layer's L2 penalty alpha / total * W, total being the batch's
@@ -1410,10 +1414,53 @@ def sparse_input_backward(params, grads, layout, starts, ends, indices, data, do
     total = float(dout.shape[0])
     if wb is not None:
         total = _weight_sum(wb)
-    return _add_l2(params, grads, layout, 0, alpha / total)
+    return add_l2(w, gw, alpha / total)
 
 
-@_jit
+@jit
+def output_gradient(loss, fused, z, p, yb, wb, clip_epsilon, per_sample, dcur):
+    """The loss of a batch's outputs p (rows, k) against yb (rows, k), and its
+    gradient written into dcur: with respect to p, or when fused (the output
+    layer and the loss in their logits form, see fused_output) with respect
+    to the logits z (rows, k). wb (rows,) the samples' weights or None; see
+    backward_views for per_sample and the weighted formulas. Returns (loss,
+    what the batch's gradients and penalty are divided by: its rows, or its
+    weight sum), both float64. The start of every backward pass, of both
+    engines."""
+    rows, k = p.shape
+    # `wb is None` is tested where it is used, on the argument itself: numba
+    # then drops the weighted code from the unweighted engine when compiling it.
+    total = float(rows)  # what the gradients and the penalty are divided by
+    value = 0.0
+    # Elementwise losses average over the k outputs unless per_sample says to
+    # sum them, in the gradient (and then in the reported loss too, unless
+    # SUM_GRADIENT_OVER_OUTPUTS).
+    sum_gradient = per_sample != PER_ELEMENT and loss != CROSS_ENTROPY
+    sum_value = per_sample == SUM_OVER_OUTPUTS and loss != CROSS_ENTROPY
+    if wb is not None:
+        total = _weight_sum(wb)
+        per = total if (sum_value or loss == CROSS_ENTROPY) else total * k
+        value = loss_weighted_value(loss, fused, z, p, yb, clip_epsilon, wb) / per
+    if wb is None:
+        value = loss_value(loss, fused, z, p, yb, clip_epsilon)
+    loss_gradient(loss, fused, p, yb, clip_epsilon, dcur)
+    if wb is not None:
+        # The unweighted gradient is an average over the rows (and over the k
+        # outputs unless summed): turn 1 / rows into w_i / S.
+        c = rows / total
+        if sum_gradient:
+            c *= k
+        scale_rows(dcur, wb, c)
+    elif sum_gradient and k > 1:
+        if sum_value:
+            value *= k
+        for r in range(rows):
+            for j in range(k):
+                dcur[r, j] *= k
+    return value, total
+
+
+@jit
 def backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb, wb, clip_epsilon, alpha,
                    per_sample, start, stop):
     """Loss of the forward pass held in xs against yb (rows, k), and its
@@ -1434,52 +1481,21 @@ def backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb
     The backward pass runs from layer `start` down to layer `stop`: 0, or 1
     for a sparse input, whose first layer sparse_input_backward does."""
     L = layout.shape[0]
-    p = xs[L]
-    rows, k = p.shape
-    dcur = douts[start]
-    fused = start == L - 2
-    # `wb is None` is tested where it is used, on the argument itself: numba
-    # then drops the weighted code from the unweighted engine when compiling it.
-    total = float(rows)  # what the gradients and the penalty are divided by
-    value = 0.0
-    # Elementwise losses average over the k outputs unless per_sample says to
-    # sum them, in the gradient (and then in the reported loss too, unless
-    # SUM_GRADIENT_OVER_OUTPUTS).
-    sum_gradient = per_sample != PER_ELEMENT and loss != CROSS_ENTROPY
-    sum_value = per_sample == SUM_OVER_OUTPUTS and loss != CROSS_ENTROPY
-    if wb is not None:
-        total = _weight_sum(wb)
-        per = total if (sum_value or loss == CROSS_ENTROPY) else total * k
-        value = loss_weighted_value(loss, fused, xs[L - 1], p, yb, clip_epsilon, wb) / per
-    if wb is None:
-        value = loss_value(loss, fused, xs[L - 1], p, yb, clip_epsilon)
-    loss_gradient(loss, fused, p, yb, clip_epsilon, dcur)
-    if wb is not None:
-        # The unweighted gradient is an average over the rows (and over the k
-        # outputs unless summed): turn 1 / rows into w_i / S.
-        c = rows / total
-        if sum_gradient:
-            c *= k
-        scale_rows(dcur, wb, c)
-    elif sum_gradient and k > 1:
-        if sum_value:
-            value *= k
-        for r in range(rows):
-            for j in range(k):
-                dcur[r, j] *= k
+    value, total = output_gradient(loss, start == L - 2, xs[L - 1], xs[L], yb, wb, clip_epsilon, per_sample,
+                                   douts[start])
     for i in range(start, stop - 1, -1):
         kind = layout[i, L_KIND]
         if kind == LINEAR:
             linear_backward(xs[i], ws[i], douts[i], layout[i, L_B] >= 0, gws[i], gbs[i], i > 0, dxs[i])
             if alpha != 0.0:
-                value += _add_l2(params, grads, layout, i, alpha / total)
+                value += add_l2(ws[i], gws[i], alpha / total)
         elif i > 0:
             activation_backward(kind, xs[i + 1], douts[i], dxs[i])
     return value
 
 
-@_jit(inline="always")
-def _gather(X, Y, order, start, xb, yb):
+@jit(inline="always")
+def gather(X, Y, order, start, xb, yb):
     """Copy samples order[start:start + rows] of X and Y into xb, yb."""
     rows, d = xb.shape
     k = yb.shape[1]
@@ -1491,7 +1507,7 @@ def _gather(X, Y, order, start, xb, yb):
             yb[r, j] = Y[src, j]
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _gather_targets(Y, order, start, yb):
     """Copy the rows order[start:start + rows] of Y into yb (rows, k)."""
     rows, k = yb.shape
@@ -1501,7 +1517,7 @@ def _gather_targets(Y, order, start, yb):
             yb[r, j] = Y[src, j]
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _sparse_rows(indptr, order, start, starts, ends):
     """The entry ranges of CSR rows order[start:start + len(starts)]."""
     for r in range(starts.shape[0]):
@@ -1510,11 +1526,24 @@ def _sparse_rows(indptr, order, start, starts, ends):
         ends[r] = indptr[src + 1]
 
 
-@_jit(inline="always")
-def _gather_weights(W, order, start, wb):
-    """Copy the weights of samples order[start:start + len(wb)] into wb."""
-    for r in range(wb.shape[0]):
-        wb[r] = W[order[start + r]]
+def gather_weights(W, order, start, wb):
+    """Copy the weights of samples order[start:start + len(wb)] into wb; does
+    nothing when W is None (an unweighted run; typed by numba, see
+    weight_buffer)."""
+    if W is not None:
+        for r in range(wb.shape[0]):
+            wb[r] = W[order[start + r]]
+
+
+@overload(gather_weights, jit_options=dict(nogil=True, error_model="numpy"))
+def _gather_weights_typed(W, order, start, wb):
+    if isinstance(W, types.NoneType):
+        return lambda W, order, start, wb: None
+
+    def copy(W, order, start, wb):
+        for r in range(wb.shape[0]):
+            wb[r] = W[order[start + r]]
+    return copy
 
 
 def weight_buffer(W, rows):
@@ -1543,7 +1572,7 @@ def _head_typed(buf, rows):
     return lambda buf, rows: buf[0:rows]
 
 
-@_jit
+@jit
 def predict_into(params, layout, X, indptr, indices, data, out, block):
     """X (n, d_in) -> out (n, d_out): inference in blocks of `block` rows. A
     sparse X comes as CSR arrays indptr (n + 1,), indices, data, with X None;
@@ -1582,7 +1611,7 @@ def predict_into(params, layout, X, indptr, indices, data, out, block):
                 out[start + r, j] = p[r, j]
 
 
-@_jit
+@jit
 def _loss_and_gradient(params, grads, layout, loss, X, indptr, indices, data, Y, W, clip_epsilon, alpha, per_sample):
     """Full-batch loss (float64) and its gradient in grads, for X (n, d_in)
     or the CSR arrays indptr (n + 1,), indices, data of a sparse X (X then
@@ -1608,8 +1637,8 @@ def _loss_and_gradient(params, grads, layout, loss, X, indptr, indices, data, Y,
         forward_views(layout, xs, ws, bs, 1)
         value = backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, Y, W, clip_epsilon, alpha,
                                per_sample, start, 1)
-        value += sparse_input_backward(params, grads, layout, starts, ends, indices, data, douts[0], gws[0],
-                                       gbs[0], alpha, W)
+        value += sparse_input_backward(layout, starts, ends, indices, data, douts[0], ws[0], gws[0], gbs[0],
+                                       alpha, W)
     if X is not None:
         x0 = xs[0]
         for r in range(n):
@@ -1621,7 +1650,7 @@ def _loss_and_gradient(params, grads, layout, loss, X, indptr, indices, data, Y,
     return value
 
 
-@_jit
+@jit
 def shuffle_order(u, order):
     """u (n,) uniform [0, 1) draws -> order (n,): a Fisher-Yates permutation of
     0..n-1. Drawing u in numpy from the Trainer's seed keeps the batch order
@@ -1638,7 +1667,7 @@ def shuffle_order(u, order):
         order[j] = t
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _all_finite(a):
     for i in range(a.shape[0]):
         if not np.isfinite(a[i]):
@@ -1646,11 +1675,163 @@ def _all_finite(a):
     return True
 
 
-@_jit
+@jit(inline="always")
+def optimizer_step(params, grads, first_moment, second_moment, adam_step, settings):
+    """One update of params (P,) from grads (P,) by the optimizer of settings
+    (an EngineSettings); first_moment, second_moment (P,) and adam_step (1,)
+    its state (see train_epochs)."""
+    if settings.optimizer == OPT_ADAM:
+        adam_step[0] += 1
+        adam_update(params, grads, first_moment, second_moment, adam_step[0], settings.lr, settings.beta_1,
+                    settings.beta_2, settings.adam_epsilon)
+    elif settings.momentum != 0.0:
+        momentum_update(params, grads, first_moment, settings.lr, settings.momentum, settings.nesterov)
+    else:
+        sgd_update(params, grads, settings.lr)
+
+
+@jit(inline="always")
+def engine_batch(settings, n):
+    """The rows of a full batch for n samples: settings.batch clipped to [1, n]."""
+    return min(max(settings.batch, 1), n)
+
+
+def sample_order(order_in, n):
+    """The engine's sample order (n,) int64: a copy of order_in, or 0..n-1 when
+    order_in is None."""
+    return np.arange(n) if order_in is None else order_in.copy()
+
+
+@overload(sample_order, jit_options=dict(nogil=True, error_model="numpy"))
+def _sample_order_typed(order_in, n):
+    if isinstance(order_in, types.NoneType):
+        return lambda order_in, n: np.arange(n)
+
+    def copy(order_in, n):
+        order = np.empty(n, dtype=np.int64)
+        for q in range(n):
+            order[q] = order_in[q]
+        return order
+    return copy
+
+
+@jit(inline="always")
+def run_epochs(step, full, tail, tail_rows, loss, X, indptr, indices, data, Y, W, order, shuffle_u, settings,
+               params, grads, first_moment, second_moment, adam_step, epoch_loss, status):
+    """The epoch loop both engines share: len(epoch_loss) epochs of minibatch
+    descent (see train_epochs for the arguments and what is written).
+
+    step(views, loss, X, indptr, indices, data, Y, W, order, b0, load) is
+    the engine's forward and backward pass of the batch of samples
+    order[b0:b0 + rows]: it copies them into its buffers when load is
+    true, computes the gradient into the buffer behind params' gradients,
+    and returns the batch's mean loss (penalty included). full and tail are
+    its views for the full batches and for the short last one of tail_rows
+    rows (the same as full when n is a multiple of the batch). Inlined
+    into each engine, so each engine's step is compiled into its loop."""
+    n = Y.shape[0]
+    P = params.shape[0]
+    batch = engine_batch(settings, n)
+    n_full = n // batch if tail_rows == batch else (n - tail_rows) // batch
+    stateful = settings.optimizer == OPT_ADAM or settings.momentum != 0.0
+    # One unshuffled full batch (XOR-sized data): the batch never changes and
+    # nothing else writes the step's input buffers, so it is gathered once.
+    static_batch = batch == n and not settings.shuffle
+    gathered = False
+    saved = np.empty(P, dtype=params.dtype)
+    saved_first = np.empty(P, dtype=first_moment.dtype)
+    saved_second = np.empty(P, dtype=second_moment.dtype)
+    n_epochs = epoch_loss.shape[0]
+    status[S_EPOCHS] = 0
+    status[S_STOP] = STOP_NONE
+
+    for e in range(n_epochs):
+        for q in range(P):
+            saved[q] = params[q]
+        if stateful:
+            for q in range(P):
+                saved_first[q] = first_moment[q]
+                saved_second[q] = second_moment[q]
+        saved_step = adam_step[0]
+        if settings.shuffle:
+            shuffle_order(shuffle_u[e], order)
+        total = 0.0
+        for bi in range(n_full):
+            value = step(full, loss, X, indptr, indices, data, Y, W, order, bi * batch,
+                         not (static_batch and gathered))
+            gathered = True
+            total += value * batch
+            optimizer_step(params, grads, first_moment, second_moment, adam_step, settings)
+        if tail_rows < batch:
+            value = step(tail, loss, X, indptr, indices, data, Y, W, order, n_full * batch, True)
+            total += value * tail_rows
+            optimizer_step(params, grads, first_moment, second_moment, adam_step, settings)
+        mean = total / n
+        if not (np.isfinite(mean) and _all_finite(params)):
+            for q in range(P):
+                params[q] = saved[q]
+            if stateful:
+                for q in range(P):
+                    first_moment[q] = saved_first[q]
+                    second_moment[q] = saved_second[q]
+            adam_step[0] = saved_step
+            epoch_loss[e] = mean
+            status[S_EPOCHS] = e
+            status[S_STOP] = STOP_DIVERGED
+            return
+        epoch_loss[e] = mean
+        status[S_EPOCHS] = e + 1
+        if settings.has_target and mean < settings.target_loss:
+            status[S_STOP] = STOP_TARGET
+            return
+
+
+@jit
+def _generic_step(views, loss, X, indptr, indices, data, Y, W, order, b0, load):
+    """The generic engine's step for run_epochs: any stack of layers, read
+    from the layout table (views: see _generic_views)."""
+    (params, grads, layout, xs, ws, gws, bs, gbs, douts, dxs, yb, wb, starts, ends, clip_epsilon, alpha, per_sample,
+     start) = views
+    if load:
+        if indptr is not None:
+            _gather_targets(Y, order, b0, yb)
+            _sparse_rows(indptr, order, b0, starts, ends)
+        if X is not None:
+            gather(X, Y, order, b0, xs[0], yb)
+        gather_weights(W, order, b0, wb)
+    value = 0.0
+    if indptr is not None:
+        sparse_linear_forward(starts, ends, indices, data, ws[0], bs[0], layout[0, L_B] >= 0, xs[1])
+        forward_views(layout, xs, ws, bs, 1)
+        value = backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb, wb, clip_epsilon,
+                               alpha, per_sample, start, 1)
+        value += sparse_input_backward(layout, starts, ends, indices, data, douts[0], ws[0], gws[0], gbs[0], alpha,
+                                       wb)
+    if X is not None:
+        forward_views(layout, xs, ws, bs, 0)
+        value = backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb, wb, clip_epsilon,
+                               alpha, per_sample, start, 0)
+    return value
+
+
+@jit(inline="always")
+def _generic_views(params, grads, layout, loss, acts, grad_even, grad_odd, ybuf, wbuf, sbuf, ebuf, rows, k, dense,
+                   settings):
+    """The generic step's views for batches of `rows` samples and k targets:
+    a tuple of the buffers it works in and the settings it reads."""
+    start = backward_start(layout, loss)
+    xs, ws, gws, bs, gbs, douts, dxs = layer_views(params, grads, layout, acts, grad_even, grad_odd, rows, start,
+                                                   dense)
+    return (params, grads, layout, xs, ws, gws, bs, gbs, douts, dxs, ybuf[0:rows * k].reshape((rows, k)),
+            head(wbuf, rows), sbuf[0:rows], ebuf[0:rows], settings.clip_epsilon, settings.alpha,
+            settings.per_sample, start)
+
+
+@jit
 def _train_epochs(params, grads, layout, loss, X, indptr, indices, data, Y, W, order_in, shuffle_u, settings,
                   first_moment, second_moment, adam_step, epoch_loss, status):
-    """The fused training engine: len(epoch_loss) epochs of minibatch gradient
-    descent in compiled code.
+    """The generic training engine: len(epoch_loss) epochs of minibatch
+    gradient descent in compiled code, for any stack of layers.
 
     params, grads (P,); layout (L, 5); loss (MSE, ..., compiled in as a
     constant: each loss has its own engine); X (n, d_in), or None when the input
@@ -1682,24 +1863,7 @@ def _train_epochs(params, grads, layout, loss, X, indptr, indices, data, Y, W, o
     n = Y.shape[0]
     k = Y.shape[1]
     L = layout.shape[0]
-    P = params.shape[0]
-    lr = settings.lr
-    momentum = settings.momentum
-    beta1 = settings.beta_1
-    beta2 = settings.beta_2
-    adam_eps = settings.adam_epsilon
-    alpha = settings.alpha
-    target = settings.target_loss
-    clip_epsilon = settings.clip_epsilon
-    batch = min(max(settings.batch, 1), n)
-    opt = settings.optimizer
-    nesterov = settings.nesterov
-    shuffle = settings.shuffle
-    has_target = settings.has_target
-    per_sample = settings.per_sample
-    use_momentum = opt == OPT_SGD and momentum != 0.0
-    stateful = opt == OPT_ADAM or use_momentum
-
+    batch = engine_batch(settings, n)
     offsets = np.empty(L + 2, dtype=np.int64)
     activation_offsets(layout, batch, offsets, indptr is None)
     acts = np.empty(offsets[L + 1], dtype=params.dtype)
@@ -1707,124 +1871,18 @@ def _train_epochs(params, grads, layout, loss, X, indptr, indices, data, Y, W, o
     grad_even = np.empty(batch * width, dtype=params.dtype)
     grad_odd = np.empty(batch * width, dtype=params.dtype)
     ybuf = np.empty(batch * k, dtype=params.dtype)
-    start = backward_start(layout, loss)
-    # Views for full batches and, when n is not a multiple of batch, for the
-    # last one (`tail_rows` rows: batch when it is a multiple).
-    xs, ws, gws, bs, gbs, douts, dxs = layer_views(params, grads, layout, acts, grad_even, grad_odd, batch, start,
-                                                   indptr is None)
-    yb = ybuf.reshape((batch, k))
-    tail_rows = n - (n - 1) // batch * batch
-    if tail_rows < batch:
-        (tail_xs, tail_ws, tail_gws, tail_bs, tail_gbs, tail_douts,
-         tail_dxs) = layer_views(params, grads, layout, acts, grad_even, grad_odd, tail_rows, start, indptr is None)
-        tail_yb = ybuf[0:tail_rows * k].reshape((tail_rows, k))
-    else:  # no short batch: the tail views are never used
-        tail_xs, tail_ws, tail_gws, tail_bs, tail_gbs, tail_douts, tail_dxs = xs, ws, gws, bs, gbs, douts, dxs
-        tail_yb = yb
-    wb = weight_buffer(W, batch)
-    tail_wb = head(wb, tail_rows)
-    if indptr is not None:
-        # A sparse batch: the entry ranges of its rows in the CSR arrays.
-        starts = np.empty(batch, dtype=np.int64)
-        ends = np.empty(batch, dtype=np.int64)
-        tail_starts = starts[0:tail_rows]
-        tail_ends = ends[0:tail_rows]
-        bias0 = layout[0, L_B] >= 0
-
-    order = np.arange(n)
-    if order_in is not None:
-        for q in range(n):
-            order[q] = order_in[q]
-    # One unshuffled full batch (XOR-sized data): the batch never changes and
-    # nothing else writes xs[0] or yb, so it is gathered once.
-    static_batch = batch == n and not shuffle
-    if static_batch:
-        if indptr is not None:
-            _gather_targets(Y, order, 0, yb)
-            _sparse_rows(indptr, order, 0, starts, ends)
-        if X is not None:
-            _gather(X, Y, order, 0, xs[0], yb)
-        if W is not None:
-            _gather_weights(W, order, 0, wb)
-    saved = np.empty(P, dtype=params.dtype)
-    saved_first = np.empty(P, dtype=first_moment.dtype)
-    saved_second = np.empty(P, dtype=second_moment.dtype)
-    n_epochs = epoch_loss.shape[0]
-    status[S_EPOCHS] = 0
-    status[S_STOP] = STOP_NONE
-
-    for e in range(n_epochs):
-        for q in range(P):
-            saved[q] = params[q]
-        if stateful:
-            for q in range(P):
-                saved_first[q] = first_moment[q]
-                saved_second[q] = second_moment[q]
-        saved_step = adam_step[0]
-        if shuffle:
-            shuffle_order(shuffle_u[e], order)
-        total = 0.0
-        # The full batches, then the short last one (if any) with its own views:
-        # one code path, the views chosen once per phase, not per step.
-        for phase in range(2 if tail_rows < batch else 1):
-            if phase == 0:
-                rows, first_batch, n_batches = batch, 0, n // batch
-                vxs, vws, vgws, vbs, vgbs, vdouts, vdxs = xs, ws, gws, bs, gbs, douts, dxs
-                vyb, vwb = yb, wb
-            else:
-                rows, first_batch, n_batches = tail_rows, n // batch, 1
-                vxs, vws, vgws, vbs, vgbs, vdouts, vdxs = (tail_xs, tail_ws, tail_gws, tail_bs, tail_gbs,
-                                                           tail_douts, tail_dxs)
-                vyb, vwb = tail_yb, tail_wb
-            if indptr is not None:
-                vstarts, vends = (starts, ends) if phase == 0 else (tail_starts, tail_ends)
-            for bi in range(first_batch, first_batch + n_batches):
-                b0 = bi * batch
-                if not static_batch:
-                    if indptr is not None:
-                        _gather_targets(Y, order, b0, vyb)
-                        _sparse_rows(indptr, order, b0, vstarts, vends)
-                    if X is not None:
-                        _gather(X, Y, order, b0, vxs[0], vyb)
-                    if W is not None:
-                        _gather_weights(W, order, b0, vwb)
-                if indptr is not None:
-                    sparse_linear_forward(vstarts, vends, indices, data, vws[0], vbs[0], bias0, vxs[1])
-                    forward_views(layout, vxs, vws, vbs, 1)
-                    value = backward_views(params, grads, layout, loss, vxs, vws, vgws, vgbs, vdouts, vdxs, vyb,
-                                           vwb, clip_epsilon, alpha, per_sample, start, 1)
-                    value += sparse_input_backward(params, grads, layout, vstarts, vends, indices, data, vdouts[0],
-                                                   vgws[0], vgbs[0], alpha, vwb)
-                if X is not None:
-                    forward_views(layout, vxs, vws, vbs, 0)
-                    value = backward_views(params, grads, layout, loss, vxs, vws, vgws, vgbs, vdouts, vdxs, vyb,
-                                           vwb, clip_epsilon, alpha, per_sample, start, 0)
-                total += value * rows
-                if opt == OPT_ADAM:
-                    adam_step[0] += 1
-                    adam_update(params, grads, first_moment, second_moment, adam_step[0], lr, beta1, beta2, adam_eps)
-                elif use_momentum:
-                    momentum_update(params, grads, first_moment, lr, momentum, nesterov)
-                else:
-                    sgd_update(params, grads, lr)
-        mean = total / n
-        if not (np.isfinite(mean) and _all_finite(params)):
-            for q in range(P):
-                params[q] = saved[q]
-            if stateful:
-                for q in range(P):
-                    first_moment[q] = saved_first[q]
-                    second_moment[q] = saved_second[q]
-            adam_step[0] = saved_step
-            epoch_loss[e] = mean
-            status[S_EPOCHS] = e
-            status[S_STOP] = STOP_DIVERGED
-            return
-        epoch_loss[e] = mean
-        status[S_EPOCHS] = e + 1
-        if has_target and mean < target:
-            status[S_STOP] = STOP_TARGET
-            return
+    wbuf = weight_buffer(W, batch)
+    # A sparse batch: the entry ranges of its rows in the CSR arrays.
+    sparse_rows = batch if indptr is not None else 0
+    sbuf = np.empty(sparse_rows, dtype=np.int64)
+    ebuf = np.empty(sparse_rows, dtype=np.int64)
+    tail_rows = n - (n - 1) // batch * batch  # batch when n is a multiple of it
+    full = _generic_views(params, grads, layout, loss, acts, grad_even, grad_odd, ybuf, wbuf, sbuf, ebuf, batch, k,
+                          indptr is None, settings)
+    tail = _generic_views(params, grads, layout, loss, acts, grad_even, grad_odd, ybuf, wbuf, sbuf, ebuf,
+                          tail_rows, k, indptr is None, settings)
+    run_epochs(_generic_step, full, tail, tail_rows, loss, X, indptr, indices, data, Y, W, sample_order(order_in, n),
+               shuffle_u, settings, params, grads, first_moment, second_moment, adam_step, epoch_loss, status)
 
 
 # ---------------------------------------------------------------------------
@@ -1841,7 +1899,7 @@ def _train_epochs(params, grads, layout, loss, X, indptr, indices, data, Y, W, o
 
 
 def _train_epochs_entry(loss):
-    @_jit
+    @jit
     def train_epochs_for_loss(params, grads, layout, X, indptr, indices, data, Y, W, order_in, shuffle_u, settings,
                               first_moment, second_moment, adam_step, epoch_loss, status):
         _train_epochs(params, grads, layout, loss, X, indptr, indices, data, Y, W, order_in, shuffle_u, settings,
@@ -1850,7 +1908,7 @@ def _train_epochs_entry(loss):
 
 
 def _loss_and_gradient_entry(loss):
-    @_jit
+    @jit
     def loss_and_gradient_for_loss(params, grads, layout, X, indptr, indices, data, Y, W, clip_epsilon, alpha,
                                    per_sample):
         return _loss_and_gradient(params, grads, layout, loss, X, indptr, indices, data, Y, W, clip_epsilon, alpha,
@@ -1859,21 +1917,21 @@ def _loss_and_gradient_entry(loss):
 
 
 def _loss_forward_entry(loss):
-    @_jit
+    @jit
     def loss_forward_for_loss(pred, y, clip_epsilon):
         return _loss_forward(loss, pred, y, clip_epsilon)
     return loss_forward_for_loss
 
 
 def _loss_backward_entry(loss):
-    @_jit
+    @jit
     def loss_backward_for_loss(pred, y, clip_epsilon, dpred):
         _loss_backward(loss, pred, y, clip_epsilon, dpred)
     return loss_backward_for_loss
 
 
 def _loss_weighted_sum_entry(loss):
-    @_jit
+    @jit
     def loss_weighted_sum_for_loss(fused, z, pred, y, clip_epsilon, w):
         return _loss_weighted_sum(loss, fused, z, pred, y, clip_epsilon, w)
     return loss_weighted_sum_for_loss

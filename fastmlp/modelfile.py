@@ -287,9 +287,12 @@ def _check_history(path, h):
     monitor = h.get("monitor")
     if monitor is not None and monitor not in MONITORS:
         _fail(path, f"the history's monitor must be one of {', '.join(MONITORS)} or null; got {monitor!r}.")
+    engine = h.get("engine")
+    if engine not in (None, "generic", "specialized"):
+        _fail(path, f"the history's engine must be 'generic', 'specialized' or null; got {engine!r}.")
     values = np.array([np.nan if v is None else float(v) for v in loss], dtype=np.float64)
     return History(values, h["steps"], h["seconds"], h["stop_reason"], metric=metric, best_epoch=best,
-                   monitor=monitor, **series)
+                   monitor=monitor, engine=engine, **series)
 
 
 def read(path):

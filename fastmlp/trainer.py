@@ -19,6 +19,7 @@ import warnings
 
 import numpy as np
 
+from . import engines
 from . import kernels as K
 from .callbacks import Best, get_early_stopping, get_schedule
 from .losses import clip_epsilon, get_loss, per_sample_mode
@@ -26,7 +27,7 @@ from .model import PREDICT_BLOCK, Model, engine_weights, input_arrays
 from .optim import get_optimizer
 from .preprocessing import Standardizer
 from .tasks import Scorer, labels_of, metric_name, model_task
-from .validation import (SparseRows, as_sample_weight, check_bool, check_class_weight, check_float,
+from .validation import (SparseRows, as_sample_weight, check_bool, check_choice, check_class_weight, check_float,
                          check_int, check_per_sample, check_seed, class_sample_weight, describe)
 
 CHUNK_SECONDS = 0.05
@@ -75,15 +76,18 @@ class History:
 
     best_epoch : the best epoch (1-based) by `monitor` ("val_loss" unless an
         EarlyStopping watches something else), or None.
+    engine : the engine that ran the epochs, "generic" or "specialized"
+        (None in histories read from files of earlier versions).
     """
 
     def __init__(self, loss, steps, seconds, stop_reason, val_loss=None, metric=None, train_metric=None,
-                 val_metric=None, lr=None, best_epoch=None, monitor=None):
+                 val_metric=None, lr=None, best_epoch=None, monitor=None, engine=None):
         self.loss = loss
         self.epochs = int(loss.shape[0])
         self.steps = int(steps)
         self.seconds = float(seconds)
         self.stop_reason = stop_reason
+        self.engine = engine
         self.val_loss = val_loss
         self.metric = metric
         self.train_metric = train_metric
@@ -111,7 +115,7 @@ class History:
                 "seconds": self.seconds, "stop_reason": self.stop_reason, "val_loss": listed(self.val_loss),
                 "metric": self.metric, "train_metric": listed(self.train_metric),
                 "val_metric": listed(self.val_metric), "lr": listed(self.lr), "best_epoch": self.best_epoch,
-                "monitor": self.monitor}
+                "monitor": self.monitor, "engine": self.engine}
 
     def __repr__(self):
         extra = ""
@@ -191,6 +195,15 @@ class Trainer:
         are the class indices for cross_entropy and the 0/1 values of each
         output for bce (a dict applies to every output; "balanced" counts
         each output's classes on its own)
+    engine : "auto" (default), "generic" or "specialized": the compiled engine
+        that runs the epochs (see fastmlp.engines). "generic" runs any model
+        with one compiled engine per loss and dtype; "specialized" compiles an
+        engine for the model's stack of layers (dense inputs only), faster
+        per step for small layers and compiled once per stack (cached on
+        disk); "auto" takes the specialized engine for a dense input whose
+        layers are at most engines.AUTO_MAX_WIDTH wide when the run makes at
+        least engines.AUTO_MIN_STEPS updates. Both compute the same numbers;
+        the choice never depends on timing or on the cache.
 
     Example
     -------
@@ -216,7 +229,7 @@ class Trainer:
                  target_loss=None, print_every=None, progress=False, optimizer="sgd", momentum=0.0,
                  nesterov=False, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=0.0, per_sample=False,
                  validation_split=None, early_stopping=None, lr_schedule=None, standardize=False,
-                 class_weight=None):
+                 class_weight=None, engine="auto"):
         if not isinstance(model, Model):
             raise TypeError(f"model must be a fastmlp.Model; got {type(model).__name__}.")
         self.model = model
@@ -241,6 +254,8 @@ class Trainer:
         self.lr_schedule = get_schedule(lr_schedule)
         self.standardize = check_bool(standardize, "standardize")
         self.class_weight = check_class_weight(class_weight)
+        self.engine = check_choice(engine, "engine", engines.NAMES)
+        self.engine_used = None
         if self.class_weight is not None and self.loss.name not in ("bce", "cross_entropy"):
             raise ValueError(f"class_weight applies to the classification losses 'bce' and 'cross_entropy'; "
                              f"the loss is {self.loss.name!r}.")
@@ -288,6 +303,8 @@ class Trainer:
             cfg["lr_schedule"] = self.lr_schedule.config()
         if self.standardize:
             cfg["standardize"] = True
+        if self.engine != "auto":
+            cfg["engine"] = self.engine
         return cfg
 
     def engine_settings(self, n):
@@ -307,15 +324,29 @@ class Trainer:
                                      **self.optimizer.engine_fields())
         return settings, batch, shuffle
 
+    def choose_engine(self, X, epochs, batch):
+        """The engine ("generic" or "specialized") for a run of `epochs`
+        epochs over X in batches of `batch` rows, from this trainer's `engine`
+        option (see fastmlp.engines.choose); it is recorded in engine_used and
+        in the run's History."""
+        steps = epochs * -(-X.shape[0] // batch)
+        self.engine_used = engines.choose(self.engine, self.model.layout, isinstance(X, SparseRows), steps)
+        return self.engine_used
+
     def _call_engine(self, X, Y, W, draws, settings, epoch_loss, status, order=_NO_ORDER):
-        """One call of the compiled engine: len(epoch_loss) epochs."""
+        """One call of the compiled engine chosen by choose_engine: len(epoch_loss) epochs."""
         model, opt = self.model, self.optimizer
         opt.init_state(model.n_params, model.dtype)
         Xd, indptr, indices, data = input_arrays(X, model.dtype)
+        order = None if order is None or order.shape[0] == 0 else order
+        if self.engine_used == "specialized":
+            engines.specialized(model.layout, self.loss.kind)(
+                model.params, model.grads, model.layout, Xd, indptr, indices, data, Y, engine_weights(W), order,
+                draws, settings, opt.first_moment, opt.second_moment, opt.step, epoch_loss, status)
+            return
         K.train_epochs(model.params, model.grads, model.layout, self.loss.kind, Xd, indptr, indices, data, Y,
-                       engine_weights(W),
-                       None if order is None or order.shape[0] == 0 else order, draws, settings,
-                       opt.first_moment, opt.second_moment, opt.step, epoch_loss, status)
+                       engine_weights(W), order, draws, settings, opt.first_moment, opt.second_moment, opt.step,
+                       epoch_loss, status)
 
     def sample_weight(self, Y, sample_weight=None):
         """The engine's weights for targets Y (checked, (n, k)): sample_weight
@@ -335,7 +366,7 @@ class Trainer:
             return _NO_WEIGHTS
         return W
 
-    def run_epochs(self, X, Y, epochs=1, W=_NO_WEIGHTS, order=_NO_ORDER):
+    def run_epochs(self, X, Y, epochs=1, W=_NO_WEIGHTS, order=_NO_ORDER, planned_epochs=None):
         """Train `epochs` epochs over X, Y in one compiled call, in their order
         (no shuffling, no progress, no Ctrl-C handling) and return the epoch
         losses (float64, one per epoch run). For arrays already checked and
@@ -343,11 +374,15 @@ class Trainer:
         model's dtype, or SparseRows; W from ``sample_weight``), where
         ``fit``'s per-call work would cost as much as a short run, e.g.
         scikit-learn's one epoch at a time. order (n,) int64, if given, is the
-        sample order of every epoch (the data is not copied). Raises
-        TrainingDiverged, with the weights of the last finite epoch kept."""
+        sample order of every epoch (the data is not copied). planned_epochs:
+        the epochs of the whole run this call is part of (default: epochs),
+        which ``engine="auto"`` decides from. Raises TrainingDiverged, with
+        the weights of the last finite epoch kept."""
         epochs = check_int(epochs, "epochs", low=1)
+        planned = epochs if planned_epochs is None else check_int(planned_epochs, "planned_epochs", low=1)
         n = X.shape[0]
-        settings, _, _ = self.engine_settings(n)
+        settings, batch, _ = self.engine_settings(n)
+        self.choose_engine(X, planned, batch)
         losses = np.empty(epochs, dtype=np.float64)
         status = np.zeros(2, dtype=np.int64)
         self._call_engine(X, Y, W, _NO_DRAWS, settings._replace(shuffle=False), losses, status, order)
@@ -505,6 +540,7 @@ class Trainer:
         n = X.shape[0]
         settings, batch, shuffle = self.engine_settings(n)
         steps_per_epoch = -(-n // batch)
+        self.choose_engine(X, epochs, batch)
 
         # What is watched between epochs. Every chunk is one epoch then.
         stopper = self.early_stopping
@@ -650,7 +686,8 @@ class Trainer:
                           metric=metric_name(task) if Xv is not None else None,
                           train_metric=None if train_metrics is None else train_metrics[:done].copy(),
                           val_metric=None if val_metrics is None else val_metrics[:done].copy(),
-                          lr=lrs[:done].copy(), best_epoch=None if best is None else best.epoch, monitor=watch)
+                          lr=lrs[:done].copy(), best_epoch=None if best is None else best.epoch, monitor=watch,
+                          engine=self.engine_used)
         self.history = history
         if reason == "diverged":
             last = float(losses[done - 1]) if done else float("nan")

@@ -403,7 +403,7 @@ def test_imports_and_trains_when_no_cache_location_is_writable(tmp_path):
 
 
 def test_cache_fallback_branch_is_the_one_in_kernels():
-    """kernels._jit catches numba's RuntimeError ('no locator available') and
+    """kernels.jit catches numba's RuntimeError ('no locator available') and
     compiles without a cache instead."""
     import numba
     from fastmlp import kernels
@@ -420,7 +420,7 @@ def test_cache_fallback_branch_is_the_one_in_kernels():
     orig = kernels.numba.njit
     kernels.numba.njit = fake_njit
     try:
-        f = kernels._jit(lambda a: a + 1)
+        f = kernels.jit(lambda a: a + 1)
     finally:
         kernels.numba.njit = orig
     assert calls == [True, False]
