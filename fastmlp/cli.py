@@ -132,6 +132,7 @@ LR_SCHEDULE_HELP = ("learning-rate schedule: constant (default); step (halve it 
 def _build_parser():
     from .callbacks import SCHEDULES
     from .datasets import NAMES as DATASET_NAMES
+    from .engines import NAMES as ENGINE_NAMES
     from .layers import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
     from .losses import NAMES as LOSS_NAMES
     from .optim import NAMES as OPTIMIZER_NAMES
@@ -177,6 +178,10 @@ def _build_parser():
                    help="stop after PATIENCE epochs without a lower validation loss and keep the weights of "
                         "the best epoch (needs --validation or --validation-data)")
     t.add_argument("--lr-schedule", choices=SCHEDULES, help=LR_SCHEDULE_HELP)
+    t.add_argument("--engine", choices=ENGINE_NAMES, default="auto",
+                   help="the compiled training engine: generic (any model), specialized (compiled for this "
+                        "stack of layers on first use, then cached) or auto (default: specialized only for "
+                        "very small layers and very long runs)")
     t.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=None,
                    help="standardize the inputs as part of the model (default: on for --data, off for "
                         "--dataset)")
@@ -471,6 +476,7 @@ class TrainSettings:
     validation_data: str        # the --validation-data file, or None
     early_stopping: int         # patience in epochs, or None
     lr_schedule: str            # the --lr-schedule name, or None (constant)
+    engine: str                 # the --engine name
     save: str                   # the --save path, or None
     plot: str                   # the --plot path as given, or None
     json: bool                  # one JSON summary on stdout and nothing else
@@ -614,7 +620,7 @@ def _train_settings(args):
         epochs=epochs, target_loss=args.target_loss, seed=args.seed, dtype=args.dtype,
         standardize=bool(args.data) if args.standardize is None else args.standardize,
         validation=args.validation, validation_data=args.validation_data, early_stopping=args.early_stopping,
-        lr_schedule=args.lr_schedule, save=args.save, plot=args.plot, json=args.json, interactive=interactive,
+        lr_schedule=args.lr_schedule, engine=args.engine, save=args.save, plot=args.plot, json=args.json, interactive=interactive,
         progress_bar=progress_bar, print_every=print_every)
 
 
@@ -642,7 +648,8 @@ def _prepare_training(s):
                              target_loss=s.target_loss, optimizer=s.optimizer, momentum=s.momentum,
                              print_every=s.print_every, progress=s.progress_bar, validation_split=s.validation,
                              early_stopping=s.early_stopping,
-                             lr_schedule=_schedule(s.lr_schedule, s.has_validation), standardize=s.standardize)
+                             lr_schedule=_schedule(s.lr_schedule, s.has_validation), standardize=s.standardize,
+                             engine=s.engine)
         X = model.check_input(data.X, "the data")
         # Class labels become one-hot rows here, so every loss (not only
         # cross_entropy, which also takes indices) can train on them.

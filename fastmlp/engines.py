@@ -38,12 +38,14 @@ from . import kernels as K
 NAMES = ("auto", "generic", "specialized")
 
 # `auto` picks the specialized engine for a dense input when every layer is
-# at most this wide, and the run makes at least AUTO_MIN_STEPS updates: below
-# that width the generic engine's per-layer bookkeeping is a large share of a
-# step, and a run this long saves more than a new engine costs to compile
-# (measured: bench/engines.py; docs/performance.md).
-AUTO_MAX_WIDTH = 64
-AUTO_MIN_STEPS = 200_000
+# at most AUTO_MAX_WIDTH wide and the run makes at least AUTO_MIN_STEPS
+# updates: measured (bench/engines.py, docs/performance.md), the specialized
+# engine saves about 0.35 us per step at XOR size (a third of a step) and a
+# few percent from 16-wide layers on, where the products dominate; compiling
+# it for a new stack of layers takes 20-30 s of CPU. A run pays that back
+# only from about 50 million XOR-sized steps.
+AUTO_MAX_WIDTH = 8
+AUTO_MIN_STEPS = 50_000_000
 
 _LOADED = {}
 _LOCK = threading.Lock()
@@ -220,6 +222,8 @@ import numpy as np
 
 from fastmlp import kernels as K
 
+LOSS = {loss}  # compiled in as a constant, as in the generic engine
+
 
 @K.jit(inline="always")
 def views(params, grads, layout, acts, dbuf, ybuf, wbuf, rows, k, settings):
@@ -241,9 +245,8 @@ def step(views, loss, X, indptr, indices, data, Y, W, order, first_row, load):
 
 
 @K.jit
-def _train_epochs(params, grads, layout, loss, X, Y, W, order_in, shuffle_u, settings, first_moment, second_moment,
-                  adam_step, epoch_loss, status):
-    numba.literally(loss)
+def train_epochs(params, grads, layout, X, indptr, indices, data, Y, W, order_in, shuffle_u, settings, first_moment,
+                 second_moment, adam_step, epoch_loss, status):
     n, k = Y.shape
     batch = K.engine_batch(settings, n)
     acts = np.empty(batch * ({acts_width}), dtype=params.dtype)
@@ -253,13 +256,6 @@ def _train_epochs(params, grads, layout, loss, X, Y, W, order_in, shuffle_u, set
     tail_rows = n - (n - 1) // batch * batch  # batch when n is a multiple of it
     full = views(params, grads, layout, acts, dbuf, ybuf, wbuf, batch, k, settings)
     tail = views(params, grads, layout, acts, dbuf, ybuf, wbuf, tail_rows, k, settings)
-    K.run_epochs(step, full, tail, tail_rows, loss, X, None, None, None, Y, W, K.sample_order(order_in, n), shuffle_u,
-                 settings, params, grads, first_moment, second_moment, adam_step, epoch_loss, status)
-
-
-@K.jit
-def train_epochs(params, grads, layout, X, indptr, indices, data, Y, W, order_in, shuffle_u, settings, first_moment,
-                 second_moment, adam_step, epoch_loss, status):
-    _train_epochs(params, grads, layout, {loss}, X, Y, W, order_in, shuffle_u, settings, first_moment,
-                  second_moment, adam_step, epoch_loss, status)
+    K.run_epochs(step, full, tail, tail_rows, LOSS, X, None, None, None, Y, W, K.sample_order(order_in, n),
+                 shuffle_u, settings, params, grads, first_moment, second_moment, adam_step, epoch_loss, status)
 '''

@@ -11,7 +11,9 @@ compiled engine (``fastmlp.Trainer``); Python only steps in between epochs for
 scikit-learn's per-epoch logic (learning-rate schedules, ``tol`` /
 ``n_iter_no_change``, early stopping on a validation split). L-BFGS runs
 through ``scipy.optimize.minimize`` with the loss and gradient computed by one
-compiled call.
+compiled call. Two parameters beyond scikit-learn's: ``dtype`` (the model's
+float type) and ``engine`` (fastmlp.Trainer's: "auto", "generic" or
+"specialized"; "auto" decides from ``max_iter``).
 
 This module imports scikit-learn; ``import fastmlp`` does not (the two names
 are loaded on first access).
@@ -53,6 +55,7 @@ from .init import Xavier
 from .layers import Linear
 from .model import MLP
 from .trainer import Trainer, TrainingDiverged
+from .engines import NAMES as ENGINE_NAMES
 from .validation import SparseRows, as_sample_weight, as_sparse_rows, check_dtype, is_sparse
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -108,6 +111,7 @@ def _parameter_constraints():
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "dtype": "no_validation",  # checked by fastmlp.validation.check_dtype in fit
+        "engine": [StrOptions(set(ENGINE_NAMES))],
     }
 
 
@@ -282,7 +286,7 @@ class _BaseMLP(BaseEstimator):
                        momentum=self.momentum if sgd else 0.0,
                        nesterov=bool(sgd and self.nesterovs_momentum and self.momentum > 0),
                        beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
-                       alpha=self.alpha, per_sample=self._per_sample())
+                       alpha=self.alpha, per_sample=self._per_sample(), engine=self.engine)
 
     def _one_epoch(self, trainer, X, Y, W, order=_NO_ORDER):
         """One epoch over X, Y (validated, in the model's dtype, in order, or
@@ -292,7 +296,7 @@ class _BaseMLP(BaseEstimator):
         much as the epoch itself on small data). Returns the engine's loss
         (per_sample: summed over the outputs)."""
         try:
-            return float(trainer.run_epochs(X, Y, 1, W, order)[0])
+            return float(trainer.run_epochs(X, Y, 1, W, order, planned_epochs=self.max_iter)[0])
         except TrainingDiverged:
             raise _Diverged() from None
 
@@ -637,7 +641,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, class_weight=None,
-                 dtype=None):
+                 dtype=None, engine="auto"):
         self._store_parameters(locals())
 
     def _output_activation(self):
@@ -761,7 +765,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  power_t=0.5, max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
                  warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 max_fun=15000, dtype=None):
+                 max_fun=15000, dtype=None, engine="auto"):
         self._store_parameters(locals())
 
     def _loss_param(self):

@@ -96,7 +96,7 @@ SMALL_PRODUCT = 256
 
 # Safe fastmath subset: "nnan"/"ninf" would turn isnan/isfinite into constants
 # and break divergence detection; "afn" is left out to keep exp/log accurate.
-_FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
+FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 
 
 def jit(fn=None, **extra):
@@ -114,7 +114,8 @@ def jit(fn=None, **extra):
     faster, so they stay separate."""
     if fn is None:
         return lambda f: jit(f, **extra)
-    opts = dict(cache=True, nogil=True, error_model="numpy", fastmath=_FASTMATH, **extra)
+    opts = dict(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
+    opts.update(extra)
     try:
         return numba.njit(**opts)(fn)
     except RuntimeError:
@@ -1215,17 +1216,28 @@ def _loss_backward(loss, pred, y, clip_epsilon, dpred):
 # ---------------------------------------------------------------------------
 # Optimizer updates on flat buffers (the formulas of scikit-learn's
 # SGDOptimizer and AdamOptimizer).
+#
+# Compiled without fast-math flags, each on its own, and inlined by LLVM
+# (`forceinline`) rather than by numba: an update is element-wise, so it
+# vectorises without them, and with `contract` and `reassoc` the same update
+# could be rounded differently by each caller it is compiled into (the
+# Nesterov step in float64 came out in different last bits in the generic
+# and the specialized engine, and between a process that compiled an engine
+# and one that loaded it from the cache). Without them every engine and
+# every process computes the update exactly as written.
 # ---------------------------------------------------------------------------
 
+_UPDATE_OPTS = dict(fastmath=False, forceinline=True)
 
-@jit(inline="always")
+
+@jit(**_UPDATE_OPTS)
 def sgd_update(params, grads, lr):
     """params (P,), grads (P,): params -= lr * grads."""
     for i in range(params.shape[0]):
         params[i] -= lr * grads[i]
 
 
-@jit(inline="always")
+@jit(**_UPDATE_OPTS)
 def momentum_update(params, grads, velocity, lr, momentum, nesterov):
     """params, grads, velocity (P,): velocity = momentum * velocity - lr * grads;
     params += velocity, or with Nesterov params += momentum * velocity - lr * grads."""
@@ -1238,7 +1250,7 @@ def momentum_update(params, grads, velocity, lr, momentum, nesterov):
             params[i] += v
 
 
-@jit(inline="always")
+@jit(**_UPDATE_OPTS)
 def adam_update(params, grads, m, v, t, lr, beta1, beta2, adam_epsilon):
     """params, grads, m, v (P,), step t >= 1: Adam with bias correction folded
     into the step size, lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t)."""

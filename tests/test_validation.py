@@ -20,7 +20,7 @@ import pytest
 import scipy.sparse
 
 import fastmlp as fm
-from fastmlp import bench, cli
+from fastmlp import bench, cli, engines
 from fastmlp import kernels as K
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -486,6 +486,11 @@ OTHER_CASES = [
     ("lr-schedule-name", _hyper(lr_schedule="cosin"), ValueError,
      ["'lr_schedule'", "'constant', 'step', 'cosine', 'plateau'", "Did you mean 'cosine'"]),
     ("lr-schedule-type", _hyper(lr_schedule=0.5), TypeError, ["'lr_schedule'", "schedule object", "0.5"]),
+    ("engine-name", _hyper(engine="specialised"), ValueError,
+     ["'engine'", "'auto', 'generic', 'specialized'", "Did you mean 'specialized'"]),
+    ("engine-type", _hyper(engine=1), ValueError, ["'engine'", "'auto'"]),
+    ("engine-specialized-sparse", lambda: fm.Trainer(binary(), batch_size=4, engine="specialized").fit(
+        _sparse(X4), Y4), ValueError, ["engine='specialized'", "dense inputs only", "sparse"]),
     ("lr-schedule-config", _hyper(lr_schedule={"name": "step", "gamma": 0.1}), ValueError,
      ["'lr_schedule'", "StepDecay does not take", "'gamma'", "'factor'"]),
     ("step-size-zero", lambda: fm.StepDecay(step_size=0), ValueError, ["'step_size'", ">= 1", "Got 0"]),
@@ -569,6 +574,7 @@ def tripwire(monkeypatch):
     for name in dir(K):
         if hasattr(getattr(K, name), "signatures") or name in K.ENTRIES:
             monkeypatch.setattr(K, name, make(name))
+    monkeypatch.setattr(engines, "specialized", make("specialized engine"))
 
 
 # (id, a call that runs compiled code, the kernel it reaches first, or None for any)
@@ -846,6 +852,7 @@ def test_estimators_predict_before_fit_is_not_fitted_error(kind):
     ("max_iter", -1, ValueError, "max_iter"),
     ("activation", "rellu", ValueError, "activation"),
     ("solver", "adamw", ValueError, "solver"),
+    ("engine", "fast", ValueError, "engine"),
 ])
 def test_estimators_refuse_bad_hyperparameters(tripwire, kind, param, value, exc, word):
     cls = getattr(_estimators(), kind)
@@ -916,6 +923,7 @@ CLI_CASES = [
     ("early-stopping-text", "train --early-stopping soon", None, ["--early-stopping", "invalid int value"]),
     ("early-stopping-without-validation", "train --early-stopping 5", None,
      ["--early-stopping 5 watches the validation loss", "--validation 0.2"]),
+    ("engine-name", "train --engine fast", None, ["--engine", "invalid choice: 'fast'", "'specialized'"]),
     ("lr-schedule-name", "train --lr-schedule cosin", None, ["--lr-schedule", "invalid choice: 'cosin'", "'cosine'"]),
     ("one-text-label", "train --data {d}/data.csv", _csv("a,b\n1,x\n2,x\n"),
      ["the target 'b' holds the non-numeric value 'x' in every row", "at least two different values"]),

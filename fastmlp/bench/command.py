@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 
+from ..engines import NAMES as ENGINE_NAMES
 from .peers import IMPLEMENTATIONS
 from .plot import plot_results
 from .reporting import echo, report
@@ -28,6 +29,8 @@ def build_parser(prog="fastmlp bench"):
     p.add_argument("--impls", default=",".join(IMPLEMENTATIONS),
                    help="comma-separated subset of: " + ",".join(IMPLEMENTATIONS) + " (fastmlp always runs)")
     p.add_argument("--quick", action="store_true", help="smoke run: few epochs, one repeat, small data")
+    p.add_argument("--engine", choices=ENGINE_NAMES, default="auto",
+                   help="fastmlp's training engine (the Trainer's engine option; default: auto)")
     p.add_argument("--repeats", type=int, default=None,
                    help="timed runs per implementation, best kept (default: 5 for the small workloads, "
                         "3 for tabular, wide and your own)")
@@ -97,7 +100,8 @@ def main(argv=None):
     except (_UsageError, ValueError, TypeError, OSError) as exc:
         print(f"fastmlp bench: error: {exc}", file=sys.stderr)
         return 2
-    results = run(workloads, impls, quick=args.quick, repeats=args.repeats, budget=args.budget, custom=custom)
+    results = run(workloads, impls, quick=args.quick, repeats=args.repeats, budget=args.budget, custom=custom,
+                  engine=args.engine)
     echo("")
     echo(report(results))
     if args.json:

@@ -56,6 +56,7 @@ class Peer:
 class FastMLP(Peer):
     name, label = "fastmlp", "fastmlp"
     python_loop = False
+    engine = "auto"  # the Trainer's engine option (fastmlp bench --engine)
 
     def reset(self):
         self.model = self.wl.model0.copy()
@@ -63,8 +64,9 @@ class FastMLP(Peer):
     def run(self, epochs):
         wl = self.wl
         trainer = Trainer(self.model, loss=wl.loss, lr=wl.lr, batch_size=wl.batch, epochs=epochs,
-                          shuffle=True, seed=SEED)
+                          shuffle=True, seed=SEED, engine=self.engine)
         h = trainer.fit(wl.X, wl.Y)
+        self.note = f"{h.engine} engine"
         return h.seconds, h.steps, np.asarray(h.loss)
 
 

@@ -115,6 +115,8 @@ def report(results):
     first = results["first_call"]
     lines.append(f"fastmlp first call in this process: {first['seconds']:.3f} s ({first['source']}); "
                  f"never included in step times. JAX compile time is in the 'compile' column.")
+    lines.append(f"fastmlp engine option: {results.get('engine', 'auto')} (the engine each workload ran is in "
+                 f"its note; see fastmlp.engines).")
     blas = results.get("blas")
     if blas:
         fm_row = next((r for r in results["rows"] if r["workload"] == blas["workload"]

@@ -151,9 +151,10 @@ def blas_limit(wl, seconds=1.0):
 
 
 def run(workloads=None, impls=IMPLEMENTATIONS, quick=False, repeats=None, budget=None, echo=echo,
-        custom=None):
+        custom=None, engine="auto"):
     """Run the comparison on the named workloads (default: all), or on the
-    Workload `custom` alone; returns the JSON-able results dict."""
+    Workload `custom` alone, fastmlp with the Trainer's `engine` option;
+    returns the JSON-able results dict."""
     if budget is None:
         budget = 1.0 if quick else 5.0
     impls = ["fastmlp"] + [i for i in IMPLEMENTATIONS if i in impls and i != "fastmlp"]
@@ -162,7 +163,8 @@ def run(workloads=None, impls=IMPLEMENTATIONS, quick=False, repeats=None, budget
     elif workloads is None:
         workloads = tuple(WORKLOADS)
     dtype = custom.dtype if custom is not None else np.float32
-    results = {"quick": bool(quick), "budget_seconds": budget, "rows": [], "blas": None, "first_call": None,
+    results = {"quick": bool(quick), "budget_seconds": budget, "engine": engine, "rows": [], "blas": None,
+               "first_call": None,
                "load_average_start": load_average()}
     machine = machine_info()
     if machine.get("blas_warning"):
@@ -202,6 +204,8 @@ def run(workloads=None, impls=IMPLEMENTATIONS, quick=False, repeats=None, budget
                     imports[name] = time.perf_counter() - t0
                 _pause()
                 impl = cls(wl)
+                if name == "fastmlp":
+                    impl.engine = engine
                 row = warm_up(impl, wl, None if name == "fastmlp" else budget)
                 row["import_seconds"] = imports[name]
             except Skipped as exc:
