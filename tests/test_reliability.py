@@ -98,7 +98,7 @@ def test_sgd_with_a_huge_learning_rate_diverges_cleanly(opt, dtype):
 def test_adam_with_a_huge_learning_rate_and_huge_inputs_diverges_cleanly(dtype):
     # Adam's steps are bounded by lr, so lr=1e6 alone does not overflow; huge inputs do.
     X, y = line()
-    X = X * (1e10 if dtype == np.float32 else 1e100)
+    X = X * (1e10 if dtype == np.float32 else 1e160)
     kwargs = dict(lr=1e6, dtype=dtype, optimizer="adam")
     model, trainer, exc = train(50, X, y, **kwargs)
     check_diverged(exc, model, trainer, X, y, kwargs)
@@ -139,34 +139,41 @@ def test_divergence_of_a_bce_and_a_cross_entropy_model():
 
 @pytest.fixture
 def sigint_on_call(monkeypatch):
-    """Make the engine deliver a real SIGINT to this process during its k-th call."""
-    real = fm.kernels.train_epochs
+    """Make the engine (either of them) deliver a real SIGINT to this process
+    during its k-th call."""
+    real_generic = fm.kernels.train_epochs
+    real_specialized = fm.engines.specialized
     calls = {"n": 0}
 
     def arm(k):
-        def wrapped(*args):
-            calls["n"] += 1
-            if calls["n"] == k:
-                os.kill(os.getpid(), signal.SIGINT)
-            return real(*args)
-        monkeypatch.setattr(fm.kernels, "train_epochs", wrapped)
+        def counted(real):
+            def wrapped(*args):
+                calls["n"] += 1
+                if calls["n"] == k:
+                    os.kill(os.getpid(), signal.SIGINT)
+                return real(*args)
+            return wrapped
+        monkeypatch.setattr(fm.kernels, "train_epochs", counted(real_generic))
+        monkeypatch.setattr(fm.engines, "specialized", lambda *key: counted(real_specialized(*key)))
         return calls
     return arm
 
 
+@pytest.mark.parametrize("engine", ["generic", "specialized"])
 @pytest.mark.parametrize("opt", list(OPTIMIZERS))
-def test_ctrl_c_keeps_the_last_completed_epoch(sigint_on_call, opt):
+def test_ctrl_c_keeps_the_last_completed_epoch(sigint_on_call, opt, engine):
     X, y = line(40)
     calls = sigint_on_call(3)
     model, trainer = fm.MLP([2, 8, 1], seed=0), None
-    trainer = fm.Trainer(model, loss="mse", lr=0.05, batch_size=8, epochs=10**7, seed=3, **OPTIMIZERS[opt])
+    trainer = fm.Trainer(model, loss="mse", lr=0.05, batch_size=8, epochs=10**7, seed=3, engine=engine,
+                         **OPTIMIZERS[opt])
     handler = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt, match="interrupted after epoch"):
         trainer.fit(X, y)
     assert calls["n"] == 3                                   # stopped right after the chunk it hit
     assert signal.getsignal(signal.SIGINT) is handler          # the previous handler is back
     h = trainer.history
-    assert h.stop_reason == "interrupted"
+    assert h.stop_reason == "interrupted" and h.engine == engine
     assert 3 <= h.epochs == len(h.loss) and h.steps == h.epochs * 5
     ref_model, ref_trainer, ref_h = train(h.epochs, X, y, lr=0.05, seed=3, model_seed=0, **OPTIMIZERS[opt])
     np.testing.assert_array_equal(model.params, ref_model.params)
