@@ -10,8 +10,8 @@
   (``kernels.run_epochs``) as the generic engine, so both compute the same
   numbers (the tests hold each to ``fastmlp.reference``). Layer sizes and the
   batch size stay run-time values: compiling them in as constants measured no
-  faster (``bench/engines.py --constants``), and this way one compiled engine
-  serves every width of a stack.
+  faster (``python bench/constant_sizes.py``), and this way one compiled
+  engine serves every width of a stack.
 
 A specialized engine is Python source written to a file (``engine_dir()``)
 and imported, so numba caches it on disk like the rest of fastmlp: the first
@@ -39,11 +39,12 @@ NAMES = ("auto", "generic", "specialized")
 
 # `auto` picks the specialized engine for a dense input when every layer is
 # at most AUTO_MAX_WIDTH wide and the run makes at least AUTO_MIN_STEPS
-# updates: measured (bench/engines.py, docs/performance.md), the specialized
-# engine saves about 0.35 us per step at XOR size (a third of a step) and a
-# few percent from 16-wide layers on, where the products dominate; compiling
-# it for a new stack of layers takes 20-30 s of CPU. A run pays that back
-# only from about 50 million XOR-sized steps.
+# updates. Measured (python bench/engines.py --compile; docs/library.md): the
+# specialized engine saves about 0.3 us of an XOR-sized step (1.4x) but only
+# a few percent from 16-wide layers on, where the products dominate, and
+# compiling it for a new stack of layers takes 20-30 s of CPU. A run of about
+# 50 million XOR-sized steps saves about that much; later runs of the same
+# stack load the compiled engine from the cache.
 AUTO_MAX_WIDTH = 8
 AUTO_MIN_STEPS = 50_000_000
 
