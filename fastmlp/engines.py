@@ -254,7 +254,7 @@ def train_epochs(params, grads, layout, X, indptr, indices, data, Y, W, order_in
     dbuf = np.empty(batch * ({grad_width}), dtype=params.dtype)
     ybuf = np.empty(batch * k, dtype=params.dtype)
     wbuf = K.weight_buffer(W, batch)
-    tail_rows = n - (n - 1) // batch * batch  # batch when n is a multiple of it
+    tail_rows = K.last_batch_rows(n, batch)
     full = views(params, grads, layout, acts, dbuf, ybuf, wbuf, batch, k, settings)
     tail = views(params, grads, layout, acts, dbuf, ybuf, wbuf, tail_rows, k, settings)
     K.run_epochs(step, full, tail, tail_rows, LOSS, X, None, None, None, Y, W, K.sample_order(order_in, n),

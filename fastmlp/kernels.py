@@ -1708,6 +1708,13 @@ def engine_batch(settings, n):
     return min(max(settings.batch, 1), n)
 
 
+@jit(inline="always")
+def last_batch_rows(n, batch):
+    """The rows of an epoch's last batch of n samples: batch when n is a
+    multiple of it, else the remainder."""
+    return n - (n - 1) // batch * batch
+
+
 def sample_order(order_in, n):
     """The engine's sample order (n,) int64: a copy of order_in, or 0..n-1 when
     order_in is None."""
@@ -1744,7 +1751,7 @@ def run_epochs(step, full, tail, tail_rows, loss, X, indptr, indices, data, Y, W
     n = Y.shape[0]
     P = params.shape[0]
     batch = engine_batch(settings, n)
-    n_full = n // batch if tail_rows == batch else (n - tail_rows) // batch
+    n_full = n // batch  # the full batches; the short last one (if any) follows
     stateful = settings.optimizer == OPT_ADAM or settings.momentum != 0.0
     # One unshuffled full batch (XOR-sized data): the batch never changes and
     # nothing else writes the step's input buffers, so it is gathered once.
@@ -1888,7 +1895,7 @@ def _train_epochs(params, grads, layout, loss, X, indptr, indices, data, Y, W, o
     sparse_rows = batch if indptr is not None else 0
     sbuf = np.empty(sparse_rows, dtype=np.int64)
     ebuf = np.empty(sparse_rows, dtype=np.int64)
-    tail_rows = n - (n - 1) // batch * batch  # batch when n is a multiple of it
+    tail_rows = last_batch_rows(n, batch)
     full = _generic_views(params, grads, layout, loss, acts, grad_even, grad_odd, ybuf, wbuf, sbuf, ebuf, batch, k,
                           indptr is None, settings)
     tail = _generic_views(params, grads, layout, loss, acts, grad_even, grad_odd, ybuf, wbuf, sbuf, ebuf,
