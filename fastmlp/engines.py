@@ -35,7 +35,9 @@ import types as pytypes
 
 from . import kernels as K
 
-NAMES = ("auto", "generic", "specialized")
+# The engines a run can use (History.engine, model files), and the option's values.
+ENGINES = ("generic", "specialized")
+NAMES = ("auto",) + ENGINES
 
 # `auto` picks the specialized engine for a dense input when every layer is
 # at most AUTO_MAX_WIDTH wide and the run makes at least AUTO_MIN_STEPS

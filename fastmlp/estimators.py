@@ -51,11 +51,11 @@ except ImportError:  # pragma: no cover - older scikit-learn
         return estimator._validate_data(X, y, **kwargs)
 
 from . import kernels as K
+from .engines import NAMES as ENGINE_NAMES
 from .init import Xavier
 from .layers import Linear
 from .model import MLP
 from .trainer import Trainer, TrainingDiverged
-from .engines import NAMES as ENGINE_NAMES
 from .validation import SparseRows, as_sample_weight, as_sparse_rows, check_dtype, is_sparse
 
 __all__ = ["MLPClassifier", "MLPRegressor"]

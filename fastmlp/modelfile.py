@@ -45,6 +45,7 @@ import numpy as np
 
 from . import __version__
 from .callbacks import MONITORS
+from .engines import ENGINES
 from .layers import LAYER_TYPES, layer_from_config
 from .model import Model
 from .preprocessing import Standardizer
@@ -288,8 +289,8 @@ def _check_history(path, h):
     if monitor is not None and monitor not in MONITORS:
         _fail(path, f"the history's monitor must be one of {', '.join(MONITORS)} or null; got {monitor!r}.")
     engine = h.get("engine")
-    if engine not in (None, "generic", "specialized"):
-        _fail(path, f"the history's engine must be 'generic', 'specialized' or null; got {engine!r}.")
+    if engine is not None and engine not in ENGINES:
+        _fail(path, f"the history's engine must be {' or '.join(map(repr, ENGINES))} or null; got {engine!r}.")
     values = np.array([np.nan if v is None else float(v) for v in loss], dtype=np.float64)
     return History(values, h["steps"], h["seconds"], h["stop_reason"], metric=metric, best_epoch=best,
                    monitor=monitor, engine=engine, **series)

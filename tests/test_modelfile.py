@@ -203,6 +203,7 @@ def test_handwritten_good_file_loads(good):
     (lambda h, p: h.update(layers=[{"type": "ReLU"}]), "first layer must be Linear"),
     (lambda h, p: h["history"].update(epochs=3), "says 3 epochs but holds 2"),
     (lambda h, p: h["history"].update(stop_reason="exploded"), "unknown stop_reason"),
+    (lambda h, p: h["history"].update(engine="fast"), "engine must be 'generic' or 'specialized' or null"),
     (lambda h, p: h["history"].update(loss="0.5"), "list of numbers"),
     (lambda h, p: h.update(trainer=[1]), "trainer settings must be an object"),
     (lambda h, p: h.update(metadata=[1]), "metadata must be an object"),
