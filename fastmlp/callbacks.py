@@ -1,12 +1,15 @@
-"""Early stopping and learning-rate schedules: small objects the Trainer
-consults between compiled chunks of epochs.
+"""Early stopping and learning-rate schedules: small objects that configure
+what the Trainer watches.
 
-The compiled engine never sees them: before each chunk the Trainer asks the
-schedule for the rate of the coming epochs and passes it with the chunk;
-after each epoch it hands the monitored quantity (validation loss, say) to
-the early stopping and the schedule. A schedule says for how many epochs
-its rate stays the same, so a constant rate or a step decay still runs many
-epochs per chunk.
+Early stopping runs inside the compiled engine: the Trainer hands its
+settings to the engine (kernels.watch_epoch), which scores every epoch,
+keeps the best weights and stops when patience runs out, many epochs per
+call. A schedule is asked before each chunk for the rate of the coming
+epochs, which is passed with the chunk; it says for how many epochs its
+rate stays the same, so a constant rate or a step decay still runs many
+epochs per chunk. Only a schedule that watches a quantity
+(ReduceLROnPlateau) is handed it after each epoch, which makes every chunk
+one epoch.
 
 >>> import fastmlp as fm
 >>> stop = fm.EarlyStopping(patience=5, monitor="val_loss")     # or Trainer(..., early_stopping=5)
@@ -28,6 +31,13 @@ from .validation import check_bool, check_choice, check_float, check_int, descri
 MONITORS = ("val_loss", "val_accuracy", "val_r2", "loss")
 SCHEDULES = ("constant", "step", "cosine", "plateau")
 FOREVER = 1 << 62   # "the rate never changes": as many epochs as a chunk may hold
+
+
+def monitor_code(monitor):
+    """The compiled engine's code of a monitor (what kernels.watch_epoch judges the best epoch by)."""
+    from . import kernels as K
+    return {"loss": K.MONITOR_LOSS, "val_loss": K.MONITOR_VAL_LOSS, "val_accuracy": K.MONITOR_VAL_METRIC,
+            "val_r2": K.MONITOR_VAL_METRIC}[monitor]
 
 
 def monitor_mode(monitor):

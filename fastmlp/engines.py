@@ -244,12 +244,12 @@ def step(views, loss, X, indptr, indices, data, Y, W, order, first_row, load):
         K.gather_weights(W, order, first_row, wb)
 {chr(10).join(forward)}
 {chr(10).join(backward)}
-    return value
+    return value, x{L}, yb
 
 
 @K.jit
 def train_epochs(params, grads, layout, X, indptr, indices, data, Y, W, order_in, shuffle_u, settings, first_moment,
-                 second_moment, adam_step, epoch_loss, status):
+                 second_moment, adam_step, epoch_loss, status, watch):
     n, k = Y.shape
     batch = K.engine_batch(settings, n)
     acts = np.empty(batch * ({acts_width}), dtype=params.dtype)
@@ -260,5 +260,6 @@ def train_epochs(params, grads, layout, X, indptr, indices, data, Y, W, order_in
     full = views(params, grads, layout, acts, dbuf, ybuf, wbuf, batch, k, settings)
     tail = views(params, grads, layout, acts, dbuf, ybuf, wbuf, tail_rows, k, settings)
     K.run_epochs(step, full, tail, tail_rows, LOSS, X, None, None, None, Y, W, K.sample_order(order_in, n),
-                 shuffle_u, settings, params, grads, first_moment, second_moment, adam_step, epoch_loss, status)
+                 shuffle_u, settings, params, grads, first_moment, second_moment, adam_step, epoch_loss, status,
+                 watch)
 '''

@@ -81,7 +81,13 @@ def engine_settings(batch, optimizer, lr, clip_epsilon, momentum=0.0, nesterov=F
 
 # Status written by the engine.
 S_EPOCHS, S_STOP = 0, 1
-STOP_NONE, STOP_TARGET, STOP_DIVERGED = 0, 1, 2
+STOP_NONE, STOP_TARGET, STOP_DIVERGED, STOP_EARLY = 0, 1, 2, 3
+# What a watched run scores (see watch_epoch): its task, and what its best epoch is judged by.
+TASK_BINARY, TASK_MULTICLASS, TASK_REGRESSION = 0, 1, 2
+MONITOR_LOSS, MONITOR_VAL_LOSS, MONITOR_VAL_METRIC = 0, 1, 2
+# The slots of a watch's state arrays: fstate (float64), istate (int64).
+W_BEST, W_TRAIN_SUM = 0, 1
+W_BEST_EPOCH, W_WAITED, W_EPOCH_BASE = 0, 1, 2
 
 # Up to this many multiply-adds a matrix product runs in a hand loop: a BLAS
 # call costs about 0.1-0.2 us however small the product, which dominates for
@@ -1734,9 +1740,135 @@ def _sample_order_typed(order_in, n):
     return copy
 
 
+# ---------------------------------------------------------------------------
+# Watching a run: validation, metrics and early stopping inside the engine
+#
+# A run with validation data or early stopping is "watched": after every
+# epoch the engine scores the validation rows, records the losses and
+# metrics, tracks the best epoch (Keras's rule: better than the best by more
+# than min_delta; NaN never is) and stops when patience runs out, all inside
+# the compiled call, so a watched run steps out to Python no more often than
+# an unwatched one. The training metric is Keras's: the metric of each batch's
+# outputs as the batch was trained (before its update), over the epoch.
+#
+# `watch` is None for an unwatched run, else the tuple `watch_state` builds
+# (see fastmlp.trainer). watch_batch and watch_epoch are compiled on their
+# own, so numba drops their bodies for watch None (the unwatched engine
+# compiles none of this), and inlined by LLVM (`forceinline`), so a watched
+# batch pays no call. They and task_score compile without fast-math flags, so
+# that a metric is the exact quotient fastmlp.tasks.score computes (`arcp`
+# made 39 / 40 into 39 * (1 / 40) = 0.9750000000000001), and the validation
+# loss is _loss_forward's, so it equals kernels.loss_forward's bit for bit.
+# ---------------------------------------------------------------------------
+
+_WATCH_OPTS = dict(fastmath=False, forceinline=True)
+
+
+@jit(fastmath=False)
+def task_score(task, pred, labels, y, ss_tot):
+    """The metric of outputs pred (n, k), float64: accuracy against class
+    indices labels (n,) for TASK_BINARY (P(class 1) > 0.5) and
+    TASK_MULTICLASS (the first largest output); R^2 against y (n, k) with
+    its total sum of squares ss_tot for TASK_REGRESSION (NaN unless ss_tot
+    > 0). The numbers of fastmlp.tasks.score."""
+    n = pred.shape[0]
+    if task == TASK_REGRESSION:
+        if not ss_tot > 0:
+            return np.nan
+        residual = 0.0
+        for r in range(n):
+            for j in range(pred.shape[1]):
+                d = np.float64(pred[r, j]) - y[r, j]
+                residual += d * d
+        return 1.0 - residual / ss_tot
+    correct = 0
+    for r in range(n):
+        if _predicted_class(task, pred, r) == labels[r]:
+            correct += 1
+    return correct / n
+
+
+@jit(inline="always")
+def _predicted_class(task, p, r):
+    if task == TASK_BINARY:
+        return 1 if p[r, 0] > 0.5 else 0
+    best = 0
+    for j in range(1, p.shape[1]):
+        if p[r, j] > p[r, best]:
+            best = j
+    return best
+
+
+@jit(**_WATCH_OPTS)
+def watch_batch(watch, p, yb):
+    """Add the training metric's share of one batch: outputs p (rows, k)
+    against its targets yb (rows, k) (correct rows, or the squared error)."""
+    if watch is None:
+        return
+    task, fstate = watch[8], watch[18]
+    if task == TASK_REGRESSION:
+        residual = 0.0
+        for r in range(p.shape[0]):
+            for j in range(p.shape[1]):
+                d = np.float64(p[r, j]) - np.float64(yb[r, j])
+                residual += d * d
+        fstate[W_TRAIN_SUM] += residual
+        return
+    correct = 0
+    for r in range(p.shape[0]):
+        if _predicted_class(task, p, r) == _predicted_class(task, yb, r):
+            correct += 1
+    fstate[W_TRAIN_SUM] += correct
+
+
+@jit(**_WATCH_OPTS)
+def watch_epoch(watch, params, loss, e, train_loss, n):
+    """After epoch e (0-based within this call) of a watched run over n
+    training rows with mean loss train_loss: score the validation rows,
+    record the epoch's validation loss and metric and its training metric,
+    update the best epoch, and return True when early stopping's patience has
+    run out."""
+    if watch is None:
+        return False
+    numba.literally(loss)
+    (layout, Xv, indptr, indices, data, Yv, out, labels, task, ss_tot, train_ss_tot, clip_epsilon, loss_scale,
+     monitor, sign, min_delta, patience, restore, fstate, istate, best_params, val_losses, val_metrics,
+     train_metrics, block) = watch
+    epoch = istate[W_EPOCH_BASE] + e         # 0-based within the fit
+    value = train_loss
+    if out.shape[0] > 0:
+        predict_into(params, layout, Xv, indptr, indices, data, out, block)
+        val_loss = _loss_forward(loss, out, Yv, clip_epsilon) * loss_scale
+        val_metric = task_score(task, out, labels, Yv, ss_tot)
+        val_losses[epoch] = val_loss
+        val_metrics[epoch] = val_metric
+        if monitor == MONITOR_VAL_LOSS:
+            value = val_loss
+        elif monitor == MONITOR_VAL_METRIC:
+            value = val_metric
+    if train_metrics.shape[0] > 0:
+        if task == TASK_REGRESSION:
+            train_metrics[epoch] = 1.0 - fstate[W_TRAIN_SUM] / train_ss_tot if train_ss_tot > 0 else np.nan
+        else:
+            train_metrics[epoch] = fstate[W_TRAIN_SUM] / n
+    fstate[W_TRAIN_SUM] = 0.0
+    v = sign * value
+    if not np.isnan(v) and v < fstate[W_BEST] - min_delta:
+        fstate[W_BEST] = v
+        istate[W_BEST_EPOCH] = epoch + 1
+        istate[W_WAITED] = 0
+        if restore:
+            for q in range(params.shape[0]):
+                best_params[q] = params[q]
+        return False
+    # Keras's count: stop after `patience` epochs without improvement.
+    istate[W_WAITED] += 1
+    return patience >= 0 and istate[W_WAITED] >= patience
+
+
 @jit(inline="always")
 def run_epochs(step, full, tail, tail_rows, loss, X, indptr, indices, data, Y, W, order, shuffle_u, settings,
-               params, grads, first_moment, second_moment, adam_step, epoch_loss, status):
+               params, grads, first_moment, second_moment, adam_step, epoch_loss, status, watch):
     """The epoch loop both engines share: len(epoch_loss) epochs of minibatch
     descent (see train_epochs for the arguments and what is written).
 
@@ -1744,7 +1876,9 @@ def run_epochs(step, full, tail, tail_rows, loss, X, indptr, indices, data, Y, W
     the engine's forward and backward pass of the batch of samples
     order[b0:b0 + rows]: it copies them into its buffers when load is
     true, computes the gradient into the buffer behind params' gradients,
-    and returns the batch's mean loss (penalty included). full and tail are
+    and returns the batch's mean loss (penalty included), its outputs (rows,
+    k) and its targets (rows, k). watch is None, or a watched run's state
+    (see watch_epoch). full and tail are
     its views for the full batches and for the short last one of tail_rows
     rows (the same as full when n is a multiple of the batch). Inlined
     into each engine, so each engine's step is compiled into its loop."""
@@ -1776,14 +1910,16 @@ def run_epochs(step, full, tail, tail_rows, loss, X, indptr, indices, data, Y, W
             shuffle_order(shuffle_u[e], order)
         total = 0.0
         for bi in range(n_full):
-            value = step(full, loss, X, indptr, indices, data, Y, W, order, bi * batch,
-                         not (static_batch and gathered))
+            value, p, yb = step(full, loss, X, indptr, indices, data, Y, W, order, bi * batch,
+                                not (static_batch and gathered))
             gathered = True
             total += value * batch
+            watch_batch(watch, p, yb)
             optimizer_step(params, grads, first_moment, second_moment, adam_step, settings)
         if tail_rows < batch:
-            value = step(tail, loss, X, indptr, indices, data, Y, W, order, n_full * batch, True)
+            value, p, yb = step(tail, loss, X, indptr, indices, data, Y, W, order, n_full * batch, True)
             total += value * tail_rows
+            watch_batch(watch, p, yb)
             optimizer_step(params, grads, first_moment, second_moment, adam_step, settings)
         mean = total / n
         if not (np.isfinite(mean) and _all_finite(params)):
@@ -1800,8 +1936,12 @@ def run_epochs(step, full, tail, tail_rows, loss, X, indptr, indices, data, Y, W
             return
         epoch_loss[e] = mean
         status[S_EPOCHS] = e + 1
+        patience_ran_out = watch_epoch(watch, params, loss, e, mean, n)
         if settings.has_target and mean < settings.target_loss:
             status[S_STOP] = STOP_TARGET
+            return
+        if patience_ran_out:
+            status[S_STOP] = STOP_EARLY
             return
 
 
@@ -1830,7 +1970,7 @@ def _generic_step(views, loss, X, indptr, indices, data, Y, W, order, b0, load):
         forward_views(layout, xs, ws, bs, 0)
         value = backward_views(params, grads, layout, loss, xs, ws, gws, gbs, douts, dxs, yb, wb, clip_epsilon,
                                alpha, per_sample, start, 0)
-    return value
+    return value, xs[layout.shape[0]], yb
 
 
 @jit(inline="always")
@@ -1848,7 +1988,7 @@ def _generic_views(params, grads, layout, loss, acts, grad_even, grad_odd, ybuf,
 
 @jit
 def _train_epochs(params, grads, layout, loss, X, indptr, indices, data, Y, W, order_in, shuffle_u, settings,
-                  first_moment, second_moment, adam_step, epoch_loss, status):
+                  first_moment, second_moment, adam_step, epoch_loss, status, watch):
     """The generic training engine: len(epoch_loss) epochs of minibatch
     gradient descent in compiled code, for any stack of layers.
 
@@ -1868,7 +2008,9 @@ def _train_epochs(params, grads, layout, loss, X, indptr, indices, data, Y, W, o
     epoch_loss and (epochs run, stop reason) into status. When an epoch ends
     with a non-finite loss or parameter, the parameters and optimizer state
     of the start of that epoch are restored and the engine stops with
-    STOP_DIVERGED.
+    STOP_DIVERGED. watch: None, or the state of a watched run (validation,
+    metrics, early stopping: see watch_epoch), which may stop it with
+    STOP_EARLY.
 
     Each combination of None arguments is its own compiled signature, and
     the code for a sparse input, sample weights or a given order is only in
@@ -1901,7 +2043,7 @@ def _train_epochs(params, grads, layout, loss, X, indptr, indices, data, Y, W, o
     tail = _generic_views(params, grads, layout, loss, acts, grad_even, grad_odd, ybuf, wbuf, sbuf, ebuf,
                           tail_rows, k, indptr is None, settings)
     run_epochs(_generic_step, full, tail, tail_rows, loss, X, indptr, indices, data, Y, W, sample_order(order_in, n),
-               shuffle_u, settings, params, grads, first_moment, second_moment, adam_step, epoch_loss, status)
+               shuffle_u, settings, params, grads, first_moment, second_moment, adam_step, epoch_loss, status, watch)
 
 
 # ---------------------------------------------------------------------------
@@ -1920,9 +2062,9 @@ def _train_epochs(params, grads, layout, loss, X, indptr, indices, data, Y, W, o
 def _train_epochs_entry(loss):
     @jit
     def train_epochs_for_loss(params, grads, layout, X, indptr, indices, data, Y, W, order_in, shuffle_u, settings,
-                              first_moment, second_moment, adam_step, epoch_loss, status):
+                              first_moment, second_moment, adam_step, epoch_loss, status, watch):
         _train_epochs(params, grads, layout, loss, X, indptr, indices, data, Y, W, order_in, shuffle_u, settings,
-                      first_moment, second_moment, adam_step, epoch_loss, status)
+                      first_moment, second_moment, adam_step, epoch_loss, status, watch)
     return train_epochs_for_loss
 
 
@@ -1968,11 +2110,11 @@ _LOSS_WEIGHTED_SUM = ENTRIES["loss_weighted_sum"]
 
 
 def train_epochs(params, grads, layout, loss, X, indptr, indices, data, Y, W, order_in, shuffle_u, settings,
-                 first_moment, second_moment, adam_step, epoch_loss, status):
+                 first_moment, second_moment, adam_step, epoch_loss, status, watch=None):
     """The fused training engine for the loss `loss` (MSE, ...): see
     _train_epochs for the arguments."""
     _TRAIN_EPOCHS[loss](params, grads, layout, X, indptr, indices, data, Y, W, order_in, shuffle_u, settings,
-                        first_moment, second_moment, adam_step, epoch_loss, status)
+                        first_moment, second_moment, adam_step, epoch_loss, status, watch)
 
 
 def loss_and_gradient(params, grads, layout, loss, X, indptr, indices, data, Y, W, clip_epsilon, alpha, per_sample):

@@ -153,34 +153,23 @@ def score(task, pred, y):
     if task == "multiclass":
         return float(np.mean(pred.argmax(axis=1) == labels_of(task, y)))
     y = np.asarray(y, dtype=np.float64).reshape(pred.shape)
-    ss_tot = float(np.sum((y - y.mean(axis=0)) ** 2))
+    ss_tot = total_sum_of_squares(y)
     return 1.0 - float(np.sum((pred - y) ** 2)) / ss_tot if ss_tot > 0 else float("nan")
 
 
-class Scorer:
-    """score(task, pred, y) for fixed targets y, measured after every epoch:
-    what does not change (the labels, R^2's total sum of squares) is worked
-    out once, so each call costs a few microseconds."""
+def total_sum_of_squares(y):
+    """R^2's denominator for targets y (n,) or (n, k): the squared deviations
+    from each column's mean, summed (float64; 0.0 for no rows)."""
+    if len(y) == 0:
+        return 0.0
+    y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+    return float(np.sum((y - y.mean(axis=0)) ** 2))
 
-    def __init__(self, task, y):
-        self.task = task
-        self.n = len(y)
-        if task == "regression":
-            self.y = np.asarray(y, dtype=np.float64).reshape(self.n, -1)
-            self.ss_tot = float(np.sum((self.y - self.y.mean(axis=0)) ** 2))
-        else:
-            self.labels = labels_of(task, y)
-            self.positive = self.labels == 1
 
-    def __call__(self, pred):
-        if self.task == "binary":
-            return np.count_nonzero((pred[:, 0] > 0.5) == self.positive) / self.n
-        if self.task == "multiclass":
-            return np.count_nonzero(pred.argmax(axis=1) == self.labels) / self.n
-        if not self.ss_tot > 0:
-            return float("nan")
-        diff = (pred - self.y).ravel()
-        return 1.0 - float(np.dot(diff, diff)) / self.ss_tot
+def task_code(task):
+    """The compiled engine's code of a task name ("binary", "multiclass", "regression")."""
+    from . import kernels as K
+    return {"binary": K.TASK_BINARY, "multiclass": K.TASK_MULTICLASS, "regression": K.TASK_REGRESSION}[task]
 
 
 def log_loss(task, pred, y, clip_epsilon=losses.clip_epsilon(np.float64)):

@@ -5,11 +5,13 @@ only steps in between chunks, to report progress, keep the history, honour
 Ctrl-C and stop a diverging run. Chunks are sized to take about 50 ms, so
 the overhead of stepping out is negligible and Ctrl-C is answered quickly.
 
-Monitoring also runs between chunks: with validation data, early stopping or
-a schedule that watches a quantity, every chunk is one epoch, after which
-the validation loss and metric are measured (one compiled inference pass
-each), the best weights are kept, and the learning-rate schedule is asked
-for the rate of the next chunk (see ``fastmlp.callbacks``).
+Monitoring runs inside the engine: with validation data or early stopping,
+the engine scores the validation rows after every epoch, records the losses
+and metrics, keeps the best weights and stops when patience runs out
+(``kernels.watch_epoch``), so a watched run also takes many epochs per call.
+The learning-rate schedule is asked for the rate of each chunk; only one
+that watches a quantity (ReduceLROnPlateau) makes every chunk one epoch
+(see ``fastmlp.callbacks``).
 """
 
 import signal
@@ -21,24 +23,18 @@ import numpy as np
 
 from . import engines
 from . import kernels as K
-from .callbacks import Best, get_early_stopping, get_schedule
+from .callbacks import get_early_stopping, get_schedule, monitor_code, monitor_mode
 from .losses import clip_epsilon, get_loss, per_sample_mode
 from .model import PREDICT_BLOCK, Model, engine_weights, input_arrays
 from .optim import get_optimizer
 from .preprocessing import Standardizer
-from .tasks import Scorer, labels_of, metric_name, model_task
+from .tasks import labels_of, metric_name, model_task, task_code, total_sum_of_squares
 from .validation import (SparseRows, as_sample_weight, check_bool, check_choice, check_class_weight, check_float,
                          check_int, check_per_sample, check_seed, class_sample_weight, describe)
 
 CHUNK_SECONDS = 0.05
 MAX_DRAWS = 1 << 20  # shuffle draws held at once: 8 MB
 _NO_DRAWS = np.zeros((0, 0), dtype=np.float64)  # shuffle_u of an unshuffled run
-# The training metric is measured on a fixed sample of the training rows: a
-# quarter as many as the validation set, but at least MIN_METRIC_SAMPLE (all
-# of them when there are fewer), so that it adds a quarter to the cost of
-# validating. (bench/validation_cost.py sets both to 0 to time validation alone.)
-METRIC_SAMPLE_FRACTION = 0.25
-MIN_METRIC_SAMPLE = 200
 SPLIT_STREAM = 0x5EED_5B17  # mixed into the seed: the split draws are not the shuffle draws
 STOP_REASONS = ("completed", "target_loss", "early_stopping", "diverged", "interrupted")
 _NO_WEIGHTS = np.zeros(0, dtype=np.float64)  # W of an unweighted run
@@ -70,9 +66,9 @@ class History:
     val_loss : the loss of the validation predictions (without the alpha penalty).
     metric : "accuracy" (classifiers) or "r2" (regressors), the metric of
     val_metric : on the validation set, and
-    train_metric : on a fixed random sample of the training rows, a quarter
-        as many as the validation set but at least 200 (all of them when there
-        are fewer): an estimate that costs a quarter of validating.
+    train_metric : on the training rows as they were trained (Keras's
+        convention): each batch's outputs before its update, over the epoch,
+        so it costs no pass of its own.
 
     best_epoch : the best epoch (1-based) by `monitor` ("val_loss" unless an
         EarlyStopping watches something else), or None.
@@ -333,8 +329,9 @@ class Trainer:
         self.engine_used = engines.choose(self.engine, self.model.layout, isinstance(X, SparseRows), steps)
         return self.engine_used
 
-    def _call_engine(self, X, Y, W, draws, settings, epoch_loss, status, order=_NO_ORDER):
-        """One call of the compiled engine chosen by choose_engine: len(epoch_loss) epochs."""
+    def _call_engine(self, X, Y, W, draws, settings, epoch_loss, status, order=_NO_ORDER, watch=None):
+        """One call of the compiled engine chosen by choose_engine: len(epoch_loss)
+        epochs, watched by `watch` (see _watch_state) unless it is None."""
         model, opt = self.model, self.optimizer
         opt.init_state(model.n_params, model.dtype)
         Xd, indptr, indices, data = input_arrays(X, model.dtype)
@@ -342,11 +339,11 @@ class Trainer:
         if self.engine_used == "specialized":
             engines.specialized(model.layout, self.loss.kind)(
                 model.params, model.grads, model.layout, Xd, indptr, indices, data, Y, engine_weights(W), order,
-                draws, settings, opt.first_moment, opt.second_moment, opt.step, epoch_loss, status)
+                draws, settings, opt.first_moment, opt.second_moment, opt.step, epoch_loss, status, watch)
             return
         K.train_epochs(model.params, model.grads, model.layout, self.loss.kind, Xd, indptr, indices, data, Y,
                        engine_weights(W), order, draws, settings, opt.first_moment, opt.second_moment, opt.step,
-                       epoch_loss, status)
+                       epoch_loss, status, watch)
 
     def sample_weight(self, Y, sample_weight=None):
         """The engine's weights for targets Y (checked, (n, k)): sample_weight
@@ -470,6 +467,39 @@ class Trainer:
                 raise ValueError(f"The {owner!r} parameter monitors {monitor!r}, but this model is a "
                                  f"{task} model, measured by {'val_' + metric_name(task)!r}.")
 
+    def _watch_state(self, task, monitor, X, Y, Xv, Yv, epochs):
+        """The engine's `watch` for a fit of `epochs` epochs (see
+        kernels.watch_epoch) and the arrays it fills: (watch, (val_losses,
+        val_metrics, train_metrics, best_params, istate)). Xv, Yv may be None
+        (early stopping on the training loss): then the three series are None."""
+        model = self.model
+        dtype, n_out = model.dtype, model.n_outputs
+        validating = Xv is not None
+        if not validating:
+            Xv, Yv = np.empty((0, int(model.layout[0, K.L_IN])), dtype=dtype), np.empty((0, Y.shape[1]), dtype=dtype)
+        n_val = Xv.shape[0]
+        stopper = self.early_stopping
+        classifier = task != "regression"
+        labels = labels_of(task, Yv) if classifier and n_val else np.zeros(0, dtype=np.int64)
+        # Without validation data the engine records nothing per epoch, only the best epoch.
+        val_losses, val_metrics, train_metrics = (np.full(epochs if validating else 0, np.nan) for _ in range(3))
+        best_params = np.empty_like(model.params) if stopper is not None and stopper.restore_best else model.params[:0]
+        istate = np.zeros(3, dtype=np.int64)
+        fstate = np.zeros(2, dtype=np.float64)
+        fstate[K.W_BEST] = np.inf
+        # The engine's per_sample losses sum over the outputs: the validation loss does too.
+        loss_scale = n_out if self.per_sample is True and self.loss.name != "cross_entropy" and n_out > 1 else 1
+        Xd, indptr, indices, data = input_arrays(Xv, dtype)
+        watch = (model.layout, Xd, indptr, indices, data, Yv, np.empty((n_val, n_out), dtype=dtype), labels,
+                 task_code(task), total_sum_of_squares(Yv), total_sum_of_squares(Y), float(clip_epsilon(dtype)),
+                 float(loss_scale), monitor_code(monitor), -1.0 if monitor_mode(monitor) == "max" else 1.0,
+                 float(stopper.min_delta) if stopper is not None else 0.0,
+                 int(stopper.patience) if stopper is not None else -1, bool(best_params.size), fstate, istate,
+                 best_params, val_losses, val_metrics, train_metrics, int(PREDICT_BLOCK))
+        if not validating:
+            val_losses = val_metrics = train_metrics = None
+        return watch, (val_losses, val_metrics, train_metrics, best_params, istate)
+
     # -- training ---------------------------------------------------------------------
     def fit(self, X, y, epochs=None, validation_data=None, sample_weight=None):
         """Train for `epochs` (default: the trainer's) more epochs on X, y and
@@ -542,38 +572,19 @@ class Trainer:
         steps_per_epoch = -(-n // batch)
         self.choose_engine(X, epochs, batch)
 
-        # What is watched between epochs. Every chunk is one epoch then.
+        # A watched run (validation data or early stopping) is scored after
+        # every epoch inside the engine (kernels.watch_epoch); only a schedule
+        # that watches a quantity (ReduceLROnPlateau) makes every chunk one epoch.
         stopper = self.early_stopping
         schedule = self.lr_schedule
-        monitoring = Xv is not None or stopper is not None or schedule.monitor is not None
-        watch = stopper.monitor if stopper is not None else ("val_loss" if Xv is not None else None)
-        best = Best(watch, stopper.min_delta if stopper is not None else 0.0) if watch else None
+        observe_each_epoch = schedule.monitor is not None
+        monitor = stopper.monitor if stopper is not None else ("val_loss" if Xv is not None else None)
         restore = stopper is not None and stopper.restore_best
-        best_params = np.empty_like(model.params) if restore else None
-        waited = 0
         lrs = np.empty(epochs, dtype=np.float64)
-        val_losses = train_metrics = val_metrics = None
-        if Xv is not None:
-            val_losses = np.full(epochs, np.nan)
-            train_metrics = np.full(epochs, np.nan)
-            val_metrics = np.full(epochs, np.nan)
-            n_out = model.n_outputs
-            n_val = Xv.shape[0]
-            rng = split_rng if split_rng is not None else self._split_generator()
-            n_sample = min(n, max(int(METRIC_SAMPLE_FRACTION * n_val), MIN_METRIC_SAMPLE))
-            sample = np.sort(rng.permutation(n)[:n_sample])
-            watch_out = np.empty((n_val + n_sample, n_out), dtype=model.dtype)
-            val_out, sample_out = watch_out[:n_val], watch_out[n_val:]
-            if isinstance(X, SparseRows) or isinstance(Xv, SparseRows):
-                watched = [(Xv, val_out), (X.take(sample) if isinstance(X, SparseRows) else X[sample], sample_out)]
-            else:  # the validation rows and the training sample, inferred in one compiled call
-                watched = [(np.concatenate([Xv, X[sample]]), watch_out)]
-            watched = [(input_arrays(rows, model.dtype), out) for rows, out in watched]
-            val_score = Scorer(task, Yv)
-            sample_score = Scorer(task, Y[sample]) if n_sample else None
-            loss_kind, clip = self.loss.kind, clip_epsilon(model.dtype)
-            # The engine's per_sample losses sum over the outputs: the validation loss does too.
-            loss_scale = n_out if self.per_sample is True and self.loss.name != "cross_entropy" and n_out > 1 else 1
+        watch = val_losses = train_metrics = val_metrics = None
+        if monitor is not None:
+            watch, (val_losses, val_metrics, train_metrics, best_params, istate) = self._watch_state(
+                task, monitor, X, Y, Xv, Yv, epochs)
 
         losses = np.empty(epochs, dtype=np.float64)
         status = np.zeros(2, dtype=np.int64)
@@ -590,7 +601,8 @@ class Trainer:
             # Outputs that overflow (a run about to diverge) give a NaN score, not warnings.
             with _InterruptGuard() as guard, np.errstate(over="ignore", invalid="ignore"):
                 while done < epochs:
-                    count = 1 if monitoring else min(chunk, epochs - done, max_chunk, schedule.steady_for(done))
+                    count = 1 if observe_each_epoch else min(chunk, epochs - done, max_chunk,
+                                                             schedule.steady_for(done))
                     if self.print_every:
                         count = min(count, self.print_every - done % self.print_every)
                     rate = schedule.rate(done)
@@ -600,8 +612,10 @@ class Trainer:
                         draws = self._rng.random((count, n))
                     else:
                         draws = _NO_DRAWS
+                    if watch is not None:
+                        istate[K.W_EPOCH_BASE] = done
                     t0 = time.perf_counter()
-                    self._call_engine(X, Y, W, draws, settings, losses[done:done + count], status)
+                    self._call_engine(X, Y, W, draws, settings, losses[done:done + count], status, watch=watch)
                     elapsed = time.perf_counter() - t0
                     ran = int(status[K.S_EPOCHS])
                     if shuffle and ran < count:
@@ -612,32 +626,10 @@ class Trainer:
                     lrs[done:done + ran] = rate
                     done += ran
                     stop = int(status[K.S_STOP])
-                    stopped_early = False
-                    if monitoring and ran:
-                        e = done - 1
-                        if Xv is not None:
-                            for (Xd, indptr, indices, data), out in watched:
-                                K.predict_into(model.params, model.layout, Xd, indptr, indices, data, out,
-                                               PREDICT_BLOCK)
-                            val_losses[e] = K.loss_forward(loss_kind, val_out, Yv, clip) * loss_scale
-                            val_metrics[e] = val_score(val_out)
-                            if n_sample:
-                                train_metrics[e] = sample_score(sample_out)
-                        observed = {"loss": losses[e]}
-                        if Xv is not None:
-                            observed.update(val_loss=val_losses[e], val_accuracy=val_metrics[e],
-                                            val_r2=val_metrics[e])
-                        if schedule.monitor is not None:
-                            schedule.observe(observed[schedule.monitor])
-                        if best is not None:
-                            if best.update(observed[watch], done):
-                                waited = 0
-                                if restore:
-                                    best_params[...] = model.params
-                            else:
-                                # Keras's count: stop after `patience` epochs without improvement.
-                                waited += 1
-                                stopped_early = stopper is not None and waited >= stopper.patience
+                    if observe_each_epoch and ran:
+                        observed = {"loss": losses, "val_loss": val_losses, "val_accuracy": val_metrics,
+                                    "val_r2": val_metrics}[schedule.monitor]
+                        schedule.observe(observed[done - 1])
                     if bar is not None:
                         # The postfix is set without a redraw; update() redraws at most
                         # every 0.1 s (tqdm's mininterval) and close() draws the last one.
@@ -651,7 +643,7 @@ class Trainer:
                             bar.set_postfix(postfix, refresh=False)
                         bar.update(ran)
                     if self.print_every and done and bar is None and (
-                            done % self.print_every == 0 or stop or stopped_early):
+                            done % self.print_every == 0 or stop):
                         line = f"epoch {done}/{epochs}  loss {losses[done - 1]:.6g}"
                         if Xv is not None:
                             line += (f"  val_loss {val_losses[done - 1]:.6g}  val_{metric_name(task)} "
@@ -663,7 +655,7 @@ class Trainer:
                     if stop == K.STOP_TARGET:
                         reason = "target_loss"
                         break
-                    if stopped_early:
+                    if stop == K.STOP_EARLY:
                         reason = "early_stopping"
                         break
                     if guard.hit:
@@ -677,7 +669,8 @@ class Trainer:
             if bar is not None:
                 bar.close()
             # However training ended, the model keeps the best epoch's weights.
-            restored = restore and best is not None and best.epoch is not None
+            best_epoch = (int(istate[K.W_BEST_EPOCH]) or None) if watch is not None else None
+            restored = restore and best_epoch is not None
             if restored:
                 model.params[...] = best_params
         seconds = time.perf_counter() - start
@@ -686,14 +679,14 @@ class Trainer:
                           metric=metric_name(task) if Xv is not None else None,
                           train_metric=None if train_metrics is None else train_metrics[:done].copy(),
                           val_metric=None if val_metrics is None else val_metrics[:done].copy(),
-                          lr=lrs[:done].copy(), best_epoch=None if best is None else best.epoch, monitor=watch,
+                          lr=lrs[:done].copy(), best_epoch=best_epoch, monitor=monitor,
                           engine=self.engine_used)
         self.history = history
         if reason == "diverged":
             last = float(losses[done - 1]) if done else float("nan")
             if restored:
                 kept = (f"last finite epoch loss: {last:.6g}). The model keeps the weights of epoch "
-                        f"{best.epoch}, the best by {watch}")
+                        f"{best_epoch}, the best by {monitor}")
             else:
                 kept = (f"last finite epoch loss: {last:.6g}). The model keeps the weights of epoch {done}"
                         if done else "no epoch of this fit ended finite). The model keeps the weights it had "

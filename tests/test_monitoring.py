@@ -143,6 +143,56 @@ def test_history_round_trips_through_the_model_file(tmp_path):
     assert f.trainer["validation_split"] == 0.2
 
 
+def test_the_training_metric_is_that_of_the_batches_as_they_were_trained():
+    """Keras's training metric: each batch scored before its update. With one
+    unshuffled full batch that is the model at the start of the epoch, i.e.
+    the previous epoch's score on the same rows."""
+    X, y = fm.datasets.line(120)
+    h = trainer(line_model(), batch_size=120, epochs=20, optimizer="adam", lr=0.05).fit(
+        X, y, validation_data=(X, y))
+    assert np.array_equal(h.train_metric[1:], h.val_metric[:-1])
+    assert h.train_metric[0] == score("binary", line_model().predict(X), y)
+
+
+def test_the_regression_training_metric_is_r2_over_the_batches():
+    X, y = fm.datasets.celsius(80)
+    model = fm.MLP([1, 1], seed=0)
+    h = fm.Trainer(model, loss="mse", lr=0.1, batch_size=80, epochs=15, seed=0).fit(X, y, validation_data=(X, y))
+    np.testing.assert_allclose(h.train_metric[1:], h.val_metric[:-1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("settings", [
+    dict(validation_split=0.2, early_stopping=fm.EarlyStopping(patience=5)),
+    dict(validation_split=0.2, early_stopping=fm.EarlyStopping(patience=3, monitor="val_accuracy")),
+    dict(early_stopping=fm.EarlyStopping(patience=3, monitor="loss", min_delta=1e-4)),
+    dict(validation_split=0.25, lr_schedule="step"),
+])
+def test_watched_runs_do_not_depend_on_chunking(monkeypatch, settings):
+    """Validation and early stopping run inside the engine over many epochs
+    per call: the same history and weights as one epoch per engine call."""
+    X, y = fm.datasets.line(160, seed=3)
+    a, b = line_model(), line_model()
+    ha = trainer(a, lr=0.5, epochs=400, **settings).fit(X, y)
+    monkeypatch.setattr(trainer_mod, "CHUNK_SECONDS", 0.0)
+    hb = trainer(b, lr=0.5, epochs=400, **settings).fit(X, y)
+    assert np.array_equal(a.params, b.params)
+    assert ha.as_dict() == {**hb.as_dict(), "seconds": ha.seconds}
+
+
+def test_both_engines_watch_a_run_alike():
+    X, y = fm.datasets.line(160, seed=3)
+    runs = []
+    for engine in fm.engines.ENGINES:
+        model = line_model()
+        h = trainer(model, lr=0.5, epochs=300, validation_split=0.2, early_stopping=4, engine=engine).fit(X, y)
+        assert h.engine == engine
+        runs.append((model.params, h))
+    (pa, ha), (pb, hb) = runs
+    assert np.array_equal(pa, pb) and ha.best_epoch == hb.best_epoch and ha.epochs == hb.epochs
+    for series in ("loss", "val_loss", "val_metric", "train_metric"):
+        assert np.array_equal(getattr(ha, series), getattr(hb, series)), series
+
+
 # -- early stopping -------------------------------------------------------------------------
 
 def test_early_stopping_restores_the_best_epoch_bit_identically():
@@ -234,11 +284,12 @@ def test_restore_best_on_ctrl_c(monkeypatch):
     X, y = fm.datasets.line(200, seed=2)
     model = line_model()
     tr = trainer(model, lr=0.5, epochs=10_000, validation_split=0.2, early_stopping=10_000)
-    monkeypatch.setattr(trainer_mod, "_InterruptGuard", _StopAfter(60))
+    # Ctrl-C after the fourth chunk (chunks of 1, 8, 64 and 512 epochs).
+    monkeypatch.setattr(trainer_mod, "_InterruptGuard", _StopAfter(3))
     with pytest.raises(KeyboardInterrupt):
         tr.fit(X, y)
     h = tr.history
-    assert h.stop_reason == "interrupted" and h.epochs == 61
+    assert h.stop_reason == "interrupted" and 4 <= h.epochs < 10_000 and h.best_epoch < h.epochs
     monkeypatch.undo()
     again = line_model()
     trainer(again, lr=0.5, epochs=h.best_epoch, validation_split=0.2).fit(X, y)
