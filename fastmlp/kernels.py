@@ -89,6 +89,37 @@ MONITOR_LOSS, MONITOR_VAL_LOSS, MONITOR_VAL_METRIC = 0, 1, 2
 W_BEST, W_TRAIN_SUM = 0, 1
 W_BEST_EPOCH, W_WAITED, W_EPOCH_BASE = 0, 1, 2
 
+# A watched run's state (see watch_epoch): what the engine scores after every
+# epoch and the arrays it writes. A module-level namedtuple, as
+# EngineSettings, so numba passes it as a typed record and caches the engine.
+Watch = collections.namedtuple("Watch", [
+    "layout",          # (L, LAYOUT_COLS) int64: the model's layout
+    "Xv",              # (m, d) validation inputs (or (0, 0) when sparse, see input_arrays)
+    "indptr",          # CSR validation inputs (empty when dense)
+    "indices",
+    "data",
+    "Yv",              # (m, k) validation targets
+    "out",             # (m, k) buffer for the validation outputs
+    "labels",          # (m,) int64 validation classes (empty for regression)
+    "task",            # int: TASK_BINARY, TASK_MULTICLASS or TASK_REGRESSION
+    "ss_tot",          # float: total sum of squares of Yv (R^2's denominator)
+    "train_ss_tot",    # float: the same of the training targets
+    "clip_epsilon",    # float: probabilities clipped as in training
+    "loss_scale",      # float: validation loss factor matching the engine's per_sample rule
+    "monitor",         # int: MONITOR_LOSS, MONITOR_VAL_LOSS or MONITOR_VAL_METRIC
+    "sign",            # float: 1.0 when smaller is better, -1.0 when larger is
+    "min_delta",       # float: an improvement is smaller than the best by more than this
+    "patience",        # int: stop after this many epochs without improvement (-1: never)
+    "restore",         # bool: copy the best epoch's weights into best_params
+    "fstate",          # (2,) float64, slots W_BEST, W_TRAIN_SUM
+    "istate",          # (3,) int64, slots W_BEST_EPOCH, W_WAITED, W_EPOCH_BASE
+    "best_params",     # (P,) the best epoch's weights (empty unless restore)
+    "val_losses",      # (epochs,) float64 per epoch of the fit (empty without validation)
+    "val_metrics",     # (epochs,) float64
+    "train_metrics",   # (epochs,) float64
+    "block",           # int: rows per block of the validation pass
+])
+
 # Up to this many multiply-adds a matrix product runs in a hand loop: a BLAS
 # call costs about 0.1-0.2 us however small the product, which dominates for
 # XOR-sized layers; from about 1,000 multiply-adds on, BLAS wins even at
@@ -1751,8 +1782,8 @@ def _sample_order_typed(order_in, n):
 # an unwatched one. The training metric is Keras's: the metric of each batch's
 # outputs as the batch was trained (before its update), over the epoch.
 #
-# `watch` is None for an unwatched run, else the tuple `watch_state` builds
-# (see fastmlp.trainer). watch_batch and watch_epoch are compiled on their
+# `watch` is None for an unwatched run, else a Watch record (built by
+# fastmlp.Trainer._watch_state). watch_batch and watch_epoch are compiled on their
 # own, so numba drops their bodies for watch None (the unwatched engine
 # compiles none of this), and inlined by LLVM (`forceinline`), so a watched
 # batch pays no call. They and task_score compile without fast-math flags, so
@@ -1805,7 +1836,7 @@ def watch_batch(watch, p, yb):
     against its targets yb (rows, k) (correct rows, or the squared error)."""
     if watch is None:
         return
-    task, fstate = watch[8], watch[18]
+    task, fstate = watch.task, watch.fstate
     if task == TASK_REGRESSION:
         residual = 0.0
         for r in range(p.shape[0]):
@@ -1831,39 +1862,40 @@ def watch_epoch(watch, params, loss, e, train_loss, n):
     if watch is None:
         return False
     numba.literally(loss)
-    (layout, Xv, indptr, indices, data, Yv, out, labels, task, ss_tot, train_ss_tot, clip_epsilon, loss_scale,
-     monitor, sign, min_delta, patience, restore, fstate, istate, best_params, val_losses, val_metrics,
-     train_metrics, block) = watch
+    fstate, istate, task = watch.fstate, watch.istate, watch.task
     epoch = istate[W_EPOCH_BASE] + e         # 0-based within the fit
     value = train_loss
-    if out.shape[0] > 0:
-        predict_into(params, layout, Xv, indptr, indices, data, out, block)
-        val_loss = _loss_forward(loss, out, Yv, clip_epsilon) * loss_scale
-        val_metric = task_score(task, out, labels, Yv, ss_tot)
-        val_losses[epoch] = val_loss
-        val_metrics[epoch] = val_metric
-        if monitor == MONITOR_VAL_LOSS:
+    if watch.out.shape[0] > 0:
+        out = watch.out
+        predict_into(params, watch.layout, watch.Xv, watch.indptr, watch.indices, watch.data, out, watch.block)
+        val_loss = _loss_forward(loss, out, watch.Yv, watch.clip_epsilon) * watch.loss_scale
+        val_metric = task_score(task, out, watch.labels, watch.Yv, watch.ss_tot)
+        watch.val_losses[epoch] = val_loss
+        watch.val_metrics[epoch] = val_metric
+        if watch.monitor == MONITOR_VAL_LOSS:
             value = val_loss
-        elif monitor == MONITOR_VAL_METRIC:
+        elif watch.monitor == MONITOR_VAL_METRIC:
             value = val_metric
-    if train_metrics.shape[0] > 0:
+    if watch.train_metrics.shape[0] > 0:
         if task == TASK_REGRESSION:
-            train_metrics[epoch] = 1.0 - fstate[W_TRAIN_SUM] / train_ss_tot if train_ss_tot > 0 else np.nan
+            ss_tot = watch.train_ss_tot
+            watch.train_metrics[epoch] = 1.0 - fstate[W_TRAIN_SUM] / ss_tot if ss_tot > 0 else np.nan
         else:
-            train_metrics[epoch] = fstate[W_TRAIN_SUM] / n
+            watch.train_metrics[epoch] = fstate[W_TRAIN_SUM] / n
     fstate[W_TRAIN_SUM] = 0.0
-    v = sign * value
-    if not np.isnan(v) and v < fstate[W_BEST] - min_delta:
+    v = watch.sign * value
+    if not np.isnan(v) and v < fstate[W_BEST] - watch.min_delta:
         fstate[W_BEST] = v
         istate[W_BEST_EPOCH] = epoch + 1
         istate[W_WAITED] = 0
-        if restore:
+        if watch.restore:
+            best_params = watch.best_params
             for q in range(params.shape[0]):
                 best_params[q] = params[q]
         return False
     # Keras's count: stop after `patience` epochs without improvement.
     istate[W_WAITED] += 1
-    return patience >= 0 and istate[W_WAITED] >= patience
+    return watch.patience >= 0 and istate[W_WAITED] >= watch.patience
 
 
 @jit(inline="always")

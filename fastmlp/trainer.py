@@ -467,7 +467,7 @@ class Trainer:
                 raise ValueError(f"The {owner!r} parameter monitors {monitor!r}, but this model is a "
                                  f"{task} model, measured by {'val_' + metric_name(task)!r}.")
 
-    def _watch_state(self, task, monitor, X, Y, Xv, Yv, epochs):
+    def _watch_state(self, task, monitor, Y, Xv, Yv, epochs):
         """The engine's `watch` for a fit of `epochs` epochs (see
         kernels.watch_epoch) and the arrays it fills: (watch, (val_losses,
         val_metrics, train_metrics, best_params, istate)). Xv, Yv may be None
@@ -483,19 +483,24 @@ class Trainer:
         labels = labels_of(task, Yv) if classifier and n_val else np.zeros(0, dtype=np.int64)
         # Without validation data the engine records nothing per epoch, only the best epoch.
         val_losses, val_metrics, train_metrics = (np.full(epochs if validating else 0, np.nan) for _ in range(3))
-        best_params = np.empty_like(model.params) if stopper is not None and stopper.restore_best else model.params[:0]
+        restore = stopper is not None and stopper.restore_best
+        best_params = np.empty_like(model.params) if restore else model.params[:0]
         istate = np.zeros(3, dtype=np.int64)
         fstate = np.zeros(2, dtype=np.float64)
         fstate[K.W_BEST] = np.inf
         # The engine's per_sample losses sum over the outputs: the validation loss does too.
         loss_scale = n_out if self.per_sample is True and self.loss.name != "cross_entropy" and n_out > 1 else 1
         Xd, indptr, indices, data = input_arrays(Xv, dtype)
-        watch = (model.layout, Xd, indptr, indices, data, Yv, np.empty((n_val, n_out), dtype=dtype), labels,
-                 task_code(task), total_sum_of_squares(Yv), total_sum_of_squares(Y), float(clip_epsilon(dtype)),
-                 float(loss_scale), monitor_code(monitor), -1.0 if monitor_mode(monitor) == "max" else 1.0,
-                 float(stopper.min_delta) if stopper is not None else 0.0,
-                 int(stopper.patience) if stopper is not None else -1, bool(best_params.size), fstate, istate,
-                 best_params, val_losses, val_metrics, train_metrics, int(PREDICT_BLOCK))
+        watch = K.Watch(
+            layout=model.layout, Xv=Xd, indptr=indptr, indices=indices, data=data, Yv=Yv,
+            out=np.empty((n_val, n_out), dtype=dtype), labels=labels, task=task_code(task),
+            ss_tot=total_sum_of_squares(Yv), train_ss_tot=total_sum_of_squares(Y),
+            clip_epsilon=float(clip_epsilon(dtype)), loss_scale=float(loss_scale), monitor=monitor_code(monitor),
+            sign=-1.0 if monitor_mode(monitor) == "max" else 1.0,
+            min_delta=float(stopper.min_delta) if stopper is not None else 0.0,
+            patience=int(stopper.patience) if stopper is not None else -1, restore=restore, fstate=fstate,
+            istate=istate, best_params=best_params, val_losses=val_losses, val_metrics=val_metrics,
+            train_metrics=train_metrics, block=int(PREDICT_BLOCK))
         if not validating:
             val_losses = val_metrics = train_metrics = None
         return watch, (val_losses, val_metrics, train_metrics, best_params, istate)
@@ -584,7 +589,7 @@ class Trainer:
         watch = val_losses = train_metrics = val_metrics = None
         if monitor is not None:
             watch, (val_losses, val_metrics, train_metrics, best_params, istate) = self._watch_state(
-                task, monitor, X, Y, Xv, Yv, epochs)
+                task, monitor, Y, Xv, Yv, epochs)
 
         losses = np.empty(epochs, dtype=np.float64)
         status = np.zeros(2, dtype=np.int64)
