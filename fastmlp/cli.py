@@ -718,10 +718,13 @@ def _warm_up(s, setup):
         notice.daemon = True
         notice.start()
     Xw, Yw = setup.X[:warm], setup.Y[:warm]
+    # The engine the real run will use (engine="auto" decides from the whole run's steps).
+    engine = setup.trainer.choose_engine(setup.X, s.epochs, warm)
     try:
         # With validation, the inference kernels it runs are loaded too.
         fm.Trainer(setup.model.copy(), loss=setup.trainer.loss.name, lr=s.lr, batch_size=warm, epochs=1,
-                   optimizer=s.optimizer).fit(Xw, Yw, validation_data=(Xw, Yw) if s.has_validation else None)
+                   optimizer=s.optimizer, engine=engine).fit(
+                       Xw, Yw, validation_data=(Xw, Yw) if s.has_validation else None)
     except fm.TrainingDiverged:
         pass                                  # the real run reports it
     finally:

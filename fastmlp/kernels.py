@@ -141,14 +141,25 @@ def jit(fn=None, **extra):
 
     `jit(inline="always")` marks a function that numba inlines into its
     callers at the IR level instead of compiling it on its own: the
-    activation and loss kernels, their dispatchers, the optimizer updates and
-    small helpers. Each of them is still an ordinary compiled function when
-    called from Python (the tests do). Measured with alternating runs of
-    `fastmlp train --dataset xor` on an empty cache and of the engine alone:
-    23 compiled signatures instead of 48, a shorter cold compile, and a faster
-    engine (xor 0.70 against 0.83 us/step, line 6.0 against 6.6 us, best of
-    six runs each). Inlining the Linear kernels as well compiled and ran no
-    faster, so they stay separate."""
+    activation and loss kernels, the optimizer updates, the engine's epoch
+    loop and step, and small helpers. Each of them is still an ordinary
+    compiled function when called from Python (the tests do). Measured with
+    alternating runs of `fastmlp train --dataset xor` on an empty cache and
+    of the engine alone: 23 compiled signatures instead of 48, a shorter cold
+    compile, and a faster engine (xor 0.70 against 0.83 us/step, line 6.0
+    against 6.6 us, best of six runs each). Inlining the Linear kernels as
+    well compiled and ran no faster, so they stay separate.
+
+    What stays separate is what would be inlined whole at a call site that
+    does not need it: numba copies a callee's IR for every inlined call
+    (`copy.deepcopy`, the largest single cost of a cold compile), while a
+    separately compiled callee is optimised by LLVM again in every library
+    that links it. So the two kind dispatchers (activation_forward,
+    activation_backward: every activation's code, ~600 IR statements each)
+    are compiled once and called, and the generic engine's body is written in
+    its per-loss entry rather than inlined into it (see _train_epochs_entry).
+    Measured the same way (CPU seconds, empty cache), together with the step
+    typed once instead of twice (see run_epochs): 12.5 s against 18.3 s."""
     if fn is None:
         return lambda f: jit(f, **extra)
     opts = dict(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
@@ -805,7 +816,7 @@ def softmax_backward(out, dout, dx):
             dx[i, j] = out[i, j] * (dout[i, j] - s)
 
 
-@jit(inline="always")
+@jit
 def activation_forward(kind, x, out):
     """Forward of a parameter-free layer, dispatched on its kind."""
     if kind == RELU:
@@ -822,7 +833,7 @@ def activation_forward(kind, x, out):
         identity_forward(x, out)
 
 
-@jit(inline="always")
+@jit
 def activation_backward(kind, out, dout, dx):
     """Backward of a parameter-free layer, from its output."""
     if kind == RELU:
@@ -1949,7 +1960,9 @@ def run_epochs(step, full, tail, tail_rows, loss, X, indptr, indices, data, Y, W
             watch_batch(watch, p, yb)
             optimizer_step(params, grads, first_moment, second_moment, adam_step, settings)
         if tail_rows < batch:
-            value, p, yb = step(tail, loss, X, indptr, indices, data, Y, W, order, n_full * batch, True)
+            # load is a runtime bool, as in the call above: a literal True
+            # would type (and compile) the step a second time.
+            value, p, yb = step(tail, loss, X, indptr, indices, data, Y, W, order, n_full * batch, tail_rows > 0)
             total += value * tail_rows
             watch_batch(watch, p, yb)
             optimizer_step(params, grads, first_moment, second_moment, adam_step, settings)
@@ -1977,7 +1990,7 @@ def run_epochs(step, full, tail, tail_rows, loss, X, indptr, indices, data, Y, W
             return
 
 
-@jit
+@jit(inline="always")
 def _generic_step(views, loss, X, indptr, indices, data, Y, W, order, b0, load):
     """The generic engine's step for run_epochs: any stack of layers, read
     from the layout table (views: see _generic_views)."""
@@ -2018,66 +2031,6 @@ def _generic_views(params, grads, layout, loss, acts, grad_even, grad_odd, ybuf,
             settings.per_sample, start)
 
 
-@jit
-def _train_epochs(params, grads, layout, loss, X, indptr, indices, data, Y, W, order_in, shuffle_u, settings,
-                  first_moment, second_moment, adam_step, epoch_loss, status, watch):
-    """The generic training engine: len(epoch_loss) epochs of minibatch
-    gradient descent in compiled code, for any stack of layers.
-
-    params, grads (P,); layout (L, 5); loss (MSE, ..., compiled in as a
-    constant: each loss has its own engine); X (n, d_in), or None when the input
-    is sparse: the CSR arrays indptr (n + 1,), indices and data (all three
-    None for a dense X), whose batches the first layer reads in place; Y (n,
-    k); W (n,) float64 sample weights, or None for an unweighted run (see
-    backward_views; an epoch's loss is still the mean over samples of the
-    batch losses, each batch counting by its rows, as in scikit-learn);
-    order_in (n,) int64 the sample order of every unshuffled epoch (None:
-    0..n-1); shuffle_u (epochs, n) uniform draws (ignored unless
-    settings.shuffle); settings an EngineSettings; first_moment (P,) the
-    momentum velocity or Adam's first moment, second_moment (P,) Adam's
-    second moment, adam_step (1,) Adam's step count (all three carried over
-    between calls). Writes each epoch's mean loss (penalty included) into
-    epoch_loss and (epochs run, stop reason) into status. When an epoch ends
-    with a non-finite loss or parameter, the parameters and optimizer state
-    of the start of that epoch are restored and the engine stops with
-    STOP_DIVERGED. watch: None, or the state of a watched run (validation,
-    metrics, early stopping: see watch_epoch), which may stop it with
-    STOP_EARLY.
-
-    Each combination of None arguments is its own compiled signature, and
-    the code for a sparse input, sample weights or a given order is only in
-    the signatures that have them: numba drops a branch on `arg is None` or
-    `arg is not None` when it compiles for a None argument (an array
-    argument keeps both), so the dense code runs under `X is not None`, the
-    sparse code under `indptr is not None`, and a dense, unweighted run
-    compiles none of the sparse or weighted code.
-    """
-    numba.literally(loss)
-    n = Y.shape[0]
-    k = Y.shape[1]
-    L = layout.shape[0]
-    batch = engine_batch(settings, n)
-    offsets = np.empty(L + 2, dtype=np.int64)
-    activation_offsets(layout, batch, offsets, indptr is None)
-    acts = np.empty(offsets[L + 1], dtype=params.dtype)
-    width = _max_width(layout)
-    grad_even = np.empty(batch * width, dtype=params.dtype)
-    grad_odd = np.empty(batch * width, dtype=params.dtype)
-    ybuf = np.empty(batch * k, dtype=params.dtype)
-    wbuf = weight_buffer(W, batch)
-    # A sparse batch: the entry ranges of its rows in the CSR arrays.
-    sparse_rows = batch if indptr is not None else 0
-    sbuf = np.empty(sparse_rows, dtype=np.int64)
-    ebuf = np.empty(sparse_rows, dtype=np.int64)
-    tail_rows = last_batch_rows(n, batch)
-    full = _generic_views(params, grads, layout, loss, acts, grad_even, grad_odd, ybuf, wbuf, sbuf, ebuf, batch, k,
-                          indptr is None, settings)
-    tail = _generic_views(params, grads, layout, loss, acts, grad_even, grad_odd, ybuf, wbuf, sbuf, ebuf,
-                          tail_rows, k, indptr is None, settings)
-    run_epochs(_generic_step, full, tail, tail_rows, loss, X, indptr, indices, data, Y, W, sample_order(order_in, n),
-               shuffle_u, settings, params, grads, first_moment, second_moment, adam_step, epoch_loss, status, watch)
-
-
 # ---------------------------------------------------------------------------
 # Entry points called from Python
 #
@@ -2087,7 +2040,9 @@ def _train_epochs(params, grads, layout, loss, X, indptr, indices, data, Y, W, o
 # call. So each function above that takes a loss has one compiled entry per
 # loss, a closure over the loss kind (numba caches closures over plain
 # integers), and the Python function of the same name calls the entry of its
-# loss: a dictionary look-up, and each loss compiles when first used.
+# loss: a dictionary look-up, and each loss compiles when first used. The
+# generic engine is written in its entry: as a function of its own, inlined
+# into the entry, numba would copy its IR (1,400 statements) on every compile.
 # ---------------------------------------------------------------------------
 
 
@@ -2095,8 +2050,60 @@ def _train_epochs_entry(loss):
     @jit
     def train_epochs_for_loss(params, grads, layout, X, indptr, indices, data, Y, W, order_in, shuffle_u, settings,
                               first_moment, second_moment, adam_step, epoch_loss, status, watch):
-        _train_epochs(params, grads, layout, loss, X, indptr, indices, data, Y, W, order_in, shuffle_u, settings,
-                      first_moment, second_moment, adam_step, epoch_loss, status, watch)
+        """The generic training engine: len(epoch_loss) epochs of minibatch
+        gradient descent in compiled code, for any stack of layers.
+
+        params, grads (P,); layout (L, 5); loss (MSE, ..., compiled in as a
+        constant: each loss has its own engine); X (n, d_in), or None when the input
+        is sparse: the CSR arrays indptr (n + 1,), indices and data (all three
+        None for a dense X), whose batches the first layer reads in place; Y (n,
+        k); W (n,) float64 sample weights, or None for an unweighted run (see
+        backward_views; an epoch's loss is still the mean over samples of the
+        batch losses, each batch counting by its rows, as in scikit-learn);
+        order_in (n,) int64 the sample order of every unshuffled epoch (None:
+        0..n-1); shuffle_u (epochs, n) uniform draws (ignored unless
+        settings.shuffle); settings an EngineSettings; first_moment (P,) the
+        momentum velocity or Adam's first moment, second_moment (P,) Adam's
+        second moment, adam_step (1,) Adam's step count (all three carried over
+        between calls). Writes each epoch's mean loss (penalty included) into
+        epoch_loss and (epochs run, stop reason) into status. When an epoch ends
+        with a non-finite loss or parameter, the parameters and optimizer state
+        of the start of that epoch are restored and the engine stops with
+        STOP_DIVERGED. watch: None, or the state of a watched run (validation,
+        metrics, early stopping: see watch_epoch), which may stop it with
+        STOP_EARLY.
+
+        Each combination of None arguments is its own compiled signature, and
+        the code for a sparse input, sample weights or a given order is only in
+        the signatures that have them: numba drops a branch on `arg is None` or
+        `arg is not None` when it compiles for a None argument (an array
+        argument keeps both), so the dense code runs under `X is not None`, the
+        sparse code under `indptr is not None`, and a dense, unweighted run
+        compiles none of the sparse or weighted code.
+        """
+        n = Y.shape[0]
+        k = Y.shape[1]
+        L = layout.shape[0]
+        batch = engine_batch(settings, n)
+        offsets = np.empty(L + 2, dtype=np.int64)
+        activation_offsets(layout, batch, offsets, indptr is None)
+        acts = np.empty(offsets[L + 1], dtype=params.dtype)
+        width = _max_width(layout)
+        grad_even = np.empty(batch * width, dtype=params.dtype)
+        grad_odd = np.empty(batch * width, dtype=params.dtype)
+        ybuf = np.empty(batch * k, dtype=params.dtype)
+        wbuf = weight_buffer(W, batch)
+        # A sparse batch: the entry ranges of its rows in the CSR arrays.
+        sparse_rows = batch if indptr is not None else 0
+        sbuf = np.empty(sparse_rows, dtype=np.int64)
+        ebuf = np.empty(sparse_rows, dtype=np.int64)
+        tail_rows = last_batch_rows(n, batch)
+        full = _generic_views(params, grads, layout, loss, acts, grad_even, grad_odd, ybuf, wbuf, sbuf, ebuf, batch, k,
+                              indptr is None, settings)
+        tail = _generic_views(params, grads, layout, loss, acts, grad_even, grad_odd, ybuf, wbuf, sbuf, ebuf,
+                              tail_rows, k, indptr is None, settings)
+        run_epochs(_generic_step, full, tail, tail_rows, loss, X, indptr, indices, data, Y, W, sample_order(order_in, n),
+                   shuffle_u, settings, params, grads, first_moment, second_moment, adam_step, epoch_loss, status, watch)
     return train_epochs_for_loss
 
 
@@ -2144,7 +2151,7 @@ _LOSS_WEIGHTED_SUM = ENTRIES["loss_weighted_sum"]
 def train_epochs(params, grads, layout, loss, X, indptr, indices, data, Y, W, order_in, shuffle_u, settings,
                  first_moment, second_moment, adam_step, epoch_loss, status, watch=None):
     """The fused training engine for the loss `loss` (MSE, ...): see
-    _train_epochs for the arguments."""
+    _train_epochs_entry for the arguments."""
     _TRAIN_EPOCHS[loss](params, grads, layout, X, indptr, indices, data, Y, W, order_in, shuffle_u, settings,
                         first_moment, second_moment, adam_step, epoch_loss, status, watch)
 

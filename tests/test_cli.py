@@ -142,6 +142,24 @@ def test_train_quiet_prints_only_the_summary(capsys):
     assert out.splitlines()[0].startswith("result    final loss")
 
 
+@pytest.mark.parametrize("engine", ["generic", "specialized"])
+def test_train_warm_up_compiles_the_engine_the_run_uses(capsys, monkeypatch, engine):
+    # The warm-up fit exists so that the reported training time holds no
+    # compiling: it must run the same engine as the real run.
+    used = []
+    fit = fm.Trainer.fit
+
+    def recording_fit(self, *args, **kwargs):
+        history = fit(self, *args, **kwargs)
+        used.append(history.engine)
+        return history
+
+    monkeypatch.setattr(fm.Trainer, "fit", recording_fit)
+    code, out, err = call(capsys, "train", "--dataset", "xor", "--epochs", "5", "--engine", engine, "--quiet")
+    assert code == 0, err
+    assert used == [engine, engine]
+
+
 def test_train_csv_multiclass_save_and_plot(three_model):
     model_path, png, s = three_model
     assert s["task"] == "multiclass" and s["output"] == "softmax" and s["loss"] == "cross_entropy"
