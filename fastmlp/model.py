@@ -217,15 +217,15 @@ class Model:
         with accept_sparse, a scipy sparse X becomes validation.SparseRows."""
         return as_matrix(X, name, self.dtype, n_features=self.n_features_in, accept_sparse=accept_sparse)
 
-    def check_feature_names(self, X, reset=False):
+    def check_feature_names(self, X, reset=False, name="X"):
         """Check a data frame's column names against feature_names_in_ as
         scikit-learn does (other names or another order: ValueError; names
-        on one side only: a warning). reset=True (training) records them
-        when the model has none yet."""
+        on one side only: a warning); name is the argument X came as.
+        reset=True (training) records them when the model has none yet."""
         if reset and self.feature_names_in_ is None:
             self.feature_names_in_ = feature_names_of(X)
             return
-        check_feature_names(self.feature_names_in_, X)
+        check_feature_names(self.feature_names_in_, X, name=name)
 
     def check_target(self, y, n_rows, loss=None, name="y"):
         """Validate targets for this model and loss; returns (n_rows, n_outputs)."""

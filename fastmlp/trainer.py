@@ -448,6 +448,7 @@ class Trainer:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError(f"The 'validation_data' parameter must be a pair (X_val, y_val). Got "
                             f"{describe(validation_data)}.")
+        self.model.check_feature_names(validation_data[0], name="validation_data[0]")
         Xv = self.model.check_input(validation_data[0], "validation_data[0]", accept_sparse=True)
         Yv = self.model.check_target(validation_data[1], Xv.shape[0], loss=self.loss.name,
                                      name="validation_data[1]")
@@ -532,22 +533,22 @@ class Trainer:
         model = self.model
         names_before = model.feature_names_in_
         model.check_feature_names(X, reset=True)
+        Xv = Yv = None
         try:
             X = model.check_input(X, accept_sparse=True)
             Y = model.check_target(y, X.shape[0], loss=self.loss.name)
             W = self.sample_weight(Y, sample_weight)
+            if validation_data is not None:
+                if self.validation_split is not None:
+                    raise ValueError(f"fit got validation_data, but the Trainer has validation_split="
+                                     f"{self.validation_split!r}; give one or the other, not both.")
+                Xv, Yv = self._validation_data(validation_data)
         except BaseException:
             model.feature_names_in_ = names_before
             raise
         epochs = self.epochs if epochs is None else check_int(epochs, "epochs", low=0)
-        Xv = Yv = None
         split_rng = None
-        if validation_data is not None:
-            if self.validation_split is not None:
-                raise ValueError(f"fit got validation_data, but the Trainer has validation_split="
-                                 f"{self.validation_split!r}; give one or the other, not both.")
-            Xv, Yv = self._validation_data(validation_data)
-        elif self.validation_split is not None:
+        if validation_data is None and self.validation_split is not None:
             split_rng = self._split_generator()
             train_rows, val_rows = self._split_rows(Y, split_rng)
             rows_of = X.take if isinstance(X, SparseRows) else X.__getitem__

@@ -698,21 +698,22 @@ def feature_names_of(X):
     return names if kinds == ["str"] else None
 
 
-def check_feature_names(expected, X, owner="the model"):
+def check_feature_names(expected, X, owner="the model", name="X"):
     """scikit-learn's checks of a frame's column names against the names a
     model was trained with (`expected`, None when trained without): a frame
     with other names, or names in another order, is a ValueError; names on
-    one side only is a UserWarning. Columns are always taken by position."""
+    one side only is a UserWarning. Columns are always taken by position.
+    name is the argument X came as (validation data: "validation_data[0]")."""
     import warnings
     given = feature_names_of(X)
     if expected is None and given is None:
         return
     if expected is None:
-        warnings.warn(f"X has feature names, but {owner} was trained without feature names.", UserWarning,
+        warnings.warn(f"{name} has feature names, but {owner} was trained without feature names.", UserWarning,
                       stacklevel=3)
         return
     if given is None:
-        warnings.warn(f"X does not have valid feature names, but {owner} was trained with feature names "
+        warnings.warn(f"{name} does not have valid feature names, but {owner} was trained with feature names "
                       f"({', '.join(map(str, expected[:5]))}{', ...' if len(expected) > 5 else ''}).",
                       UserWarning, stacklevel=3)
         return
@@ -720,7 +721,8 @@ def check_feature_names(expected, X, owner="the model"):
         return
     unseen = sorted(set(given) - set(expected))
     missing = sorted(set(expected) - set(given))
-    parts = ["The feature names should match those that were passed during fit."]
+    parts = ["The feature names should match those that were passed during fit." if name == "X" else
+             f"The feature names of {name} should match those of X."]
     if unseen:
         parts.append(f"Feature names unseen at fit time: {', '.join(unseen[:5])}{', ...' if len(unseen) > 5 else ''}.")
     if missing:

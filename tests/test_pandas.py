@@ -32,6 +32,23 @@ def test_trainer_records_feature_names_and_trains_as_on_arrays():
     np.testing.assert_array_equal(a.predict(X), b.predict(X.to_numpy(float)))
 
 
+def test_validation_data_column_names_are_checked_against_x():
+    X, y = frame()
+    model = fm.MLP([3, 4, 1], output="sigmoid", seed=0)
+    trainer = fm.Trainer(model, loss="bce", lr=0.1, batch_size=16, epochs=2)
+    with pytest.raises(ValueError, match=r"The feature names of validation_data\[0\] should match those of X\. "
+                                         r"Feature names must be in the same order as they were in fit"):
+        trainer.fit(X, y, validation_data=(X[["weight", "height", "age"]], y))
+    assert model.feature_names_in_ is None                  # a refused first fit records no names
+    with pytest.warns(UserWarning, match=r"validation_data\[0\] does not have valid feature names, but the model "
+                                         r"was trained with feature names \(height, weight, age\)"):
+        history = trainer.fit(X, y, validation_data=(X.to_numpy(), y))
+    assert len(history.val_loss) == 2
+    with warnings.catch_warnings():                         # the same columns in the same order: no warning
+        warnings.simplefilter("error")
+        trainer.fit(X, y, validation_data=(X.copy(), y))
+
+
 def test_column_names_are_checked_as_scikit_learn_does():
     X, y = frame()
     model = fm.MLP([3, 4, 1], output="sigmoid", seed=0)

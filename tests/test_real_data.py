@@ -195,6 +195,29 @@ def test_plot_draws_training_and_validation_curves(capsys, iris_model, tmp_path)
     assert metric_ax.get_ylabel() == "accuracy (%)"
 
 
+def test_decision_boundary_of_a_standardized_model_is_drawn_in_raw_units(monkeypatch):
+    # Columns in units 10^6 apart: the plot's plane must be the raw one, and
+    # the model's standardizer applied to it by predict, not by the plot.
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.uniform(1000, 5000, 200), rng.uniform(0.001, 0.01, 200)])
+    y = (X[:, 0] / 4000 + X[:, 1] / 0.008 > 1.75).astype(float)
+    model = fm.MLP([2, 8, 1], output="sigmoid", seed=0)
+    fm.Trainer(model, loss="bce", lr=0.1, batch_size=16, epochs=30, seed=0, standardize=True).fit(X, y)
+    assert model.standardizer is not None
+    seen = []
+    predict = model.predict_positional
+    monkeypatch.setattr(model, "predict_positional", lambda pts: (seen.append(pts), predict(pts))[1])
+    from fastmlp import plot
+    ax = plot.plot_model(model, X, y).axes[0]
+    (pts,) = seen
+    assert pts[:, 0].min() < 1000 and pts[:, 0].max() > 5000        # the raw ranges, padded
+    assert -0.01 < pts[:, 1].min() < 0.001 and 0.01 < pts[:, 1].max() < 0.02
+    lo, hi = ax.get_xlim()
+    assert lo < 1000 and hi > 5000
+    np.testing.assert_array_equal(predict(pts), model.predict(pts))   # predict standardizes raw points
+    assert (model.predict(X)[:, 0] > 0.5).mean() == pytest.approx(y.mean(), abs=0.1)
+
+
 # -- breast cancer: standardisation ------------------------------------------------------------------
 
 def test_breast_cancer_with_standardize_reaches_95_percent_on_validation(capsys, data, tmp_path):

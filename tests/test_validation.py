@@ -462,6 +462,9 @@ OTHER_CASES = [
      ValueError, ["validation_data[0]", "1 NaN or infinite value"]),
     ("validation-data-bce-range", lambda: fm.Trainer(binary(), loss="bce").fit(X4, Y4, validation_data=(X4, Y4 * 3)),
      ValueError, ["validation_data[1] for bce", "[0, 1]"]),
+    ("validation-data-column-order", lambda: fm.Trainer(binary()).fit(
+        _pd().DataFrame(X4, columns=["a", "b"]), Y4, validation_data=(_pd().DataFrame(X4, columns=["b", "a"]), Y4)),
+     ValueError, ["feature names of validation_data[0]", "same order", "a, b"]),
     ("early-stopping-string", _hyper(early_stopping="10"), TypeError,
      ["'early_stopping'", "patience (an integer >= 0) or an EarlyStopping", "'10'"]),
     ("early-stopping-bool", _hyper(early_stopping=True), TypeError, ["'early_stopping'", "True"]),
@@ -538,10 +541,13 @@ def _write(path, text, mode="w"):
 # Data files: (id, writer(tmp_path) -> path, load kwargs, key words); all raise DataError (a ValueError).
 FILE_CASES = [
     ("missing", lambda d: os.path.join(d, "nope.csv"), {}, ["nope.csv", "no such file"]),
-    ("non-numeric", lambda d: _write(os.path.join(d, "a.csv"), "a,b\n1,x\n"), {}, ["non-numeric", "'x'", "row 2"]),
-    ("nan", lambda d: _write(os.path.join(d, "a.csv"), "a,b\n1,2\nnan,3\n"), {}, ["NaN or infinite", "row 3"]),
+    ("non-numeric", lambda d: _write(os.path.join(d, "a.csv"), "a,b\n1,x\n"), {},
+     ["non-numeric", "'x'", "row 2", "column 'b'"]),
+    ("nan", lambda d: _write(os.path.join(d, "a.csv"), "a,b\n1,2\nnan,3\n"), {},
+     ["NaN or infinite", "row 3", "column 'a'"]),
     ("ragged", lambda d: _write(os.path.join(d, "a.csv"), "a,b\n1,2\n3\n"), {}, ["row 3", "1 cells", "header has 2"]),
     ("header-only", lambda d: _write(os.path.join(d, "a.csv"), "a,b\n"), {}, ["header row", "data row"]),
+    ("empty", lambda d: _write(os.path.join(d, "a.csv"), ""), {}, ["a.csv", "header row", "data row"]),
     ("not-utf8", lambda d: _write(os.path.join(d, "a.csv"), b"a,b\n\xff\xfe,1\n", "wb"), {}, ["UTF-8"]),
     ("one-column", lambda d: _write(os.path.join(d, "a.csv"), "a\n1\n2\n"), {}, ["feature column", "target"]),
     ("unknown-target", lambda d: _write(os.path.join(d, "a.csv"), "a,b\n1,2\n"), {"target": "c"},
