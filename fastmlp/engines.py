@@ -42,13 +42,14 @@ NAMES = ("auto",) + ENGINES
 # `auto` picks the specialized engine for a dense input when every layer is
 # at most AUTO_MAX_WIDTH wide and the run makes at least AUTO_MIN_STEPS
 # updates. Measured (python bench/engines.py --compile; docs/library.md): the
-# specialized engine saves about 0.3 us of an XOR-sized step (1.4x) but only
-# a few percent from 16-wide layers on, where the products dominate, and
-# compiling it for a new stack of layers takes 20-30 s of CPU. A run of about
-# 50 million XOR-sized steps saves about that much; later runs of the same
-# stack load the compiled engine from the cache.
+# specialized engine saves about 0.47 us of an XOR-sized step (1.47x: 1.46
+# against 0.99 us) but only 1-13% from 16-wide layers on, where the products
+# dominate, and compiling it for a new stack of layers takes about 10 s of
+# CPU (10.1 s, with the generic engine's kernels already cached). A run of
+# about 20 million XOR-sized steps saves about that much; later runs of the
+# same stack load the compiled engine from the cache.
 AUTO_MAX_WIDTH = 8
-AUTO_MIN_STEPS = 50_000_000
+AUTO_MIN_STEPS = 20_000_000
 
 _LOADED = {}
 _LOCK = threading.Lock()
