@@ -193,7 +193,7 @@ def generate(key):
         view_lines.append(f"    d{i} = dbuf[o:o + rows * layout[{i}, 2]].reshape((rows, layout[{i}, 2]))")
         view_lines.append(f"    o += rows * layout[{i}, 2]")
     grads_of = [f"d{i}" for i in range(start + 1)]
-    fields = names + params_of + grads_of + ["yb", "wb", "clip_epsilon", "alpha", "per_sample"]
+    fields = names + params_of + grads_of + ["yb", "wb", "clip_epsilon", "alpha", "per_sample", "update", "lr"]
     unpack = "    (" + ", ".join(fields) + ") = views"
 
     forward = []
@@ -208,9 +208,12 @@ def generate(key):
         kind, bias = layers[i]
         if kind == K.LINEAR:
             dx = f"d{i - 1}" if i > 0 else f"d{i}"
-            backward.append(f"    K.linear_backward(x{i}, w{i}, d{i}, {bias}, gw{i}, gb{i}, {i > 0}, {dx})")
-            backward.append("    if alpha != 0.0:")
-            backward.append(f"        value += K.add_l2(w{i}, gw{i}, alpha / total)")
+            backward.append("    if update:")
+            backward.append(f"        K.linear_backward_sgd(x{i}, w{i}, b{i}, d{i}, {bias}, gw{i}, gb{i}, lr, {i > 0}, {dx})")
+            backward.append("    else:")
+            backward.append(f"        K.linear_backward(x{i}, w{i}, d{i}, {bias}, gw{i}, gb{i}, {i > 0}, {dx})")
+            backward.append("        if alpha != 0.0:")
+            backward.append(f"            value += K.add_l2(w{i}, gw{i}, alpha / total)")
         elif i > 0:
             backward.append(f"    K.{K.ACTIVATION_NAMES[kind]}_backward(x{i + 1}, d{i}, d{i - 1})")
     acts_width = " + ".join(["layout[0, 1]"] + [f"layout[{i}, 2]" for i in range(L)])
@@ -234,7 +237,8 @@ def views(params, grads, layout, acts, dbuf, ybuf, wbuf, rows, k, settings):
 {chr(10).join(view_lines)}
     yb = ybuf[0:rows * k].reshape((rows, k))
     wb = K.head(wbuf, rows)
-    return ({", ".join(fields[:-3])}, settings.clip_epsilon, settings.alpha, settings.per_sample)
+    return ({", ".join(fields[:-5])}, settings.clip_epsilon, settings.alpha, settings.per_sample,
+            K.sgd_in_backward(settings, True), settings.lr)
 
 
 @K.jit(inline="always")

@@ -95,6 +95,49 @@ def test_linear_gradients(n, d_in, d_out, bias):
         assert rel_err(gb, numeric_grad(f, b)) < 1e-6
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("n,d_in,d_out", [(4, 2, 8), (3, 40, 50), (64, 96, 80), (30, 20, 1)])
+def test_linear_backward_sgd_is_the_gradient_then_the_sgd_step(n, d_in, d_out, bias, dtype):
+    # The fused kernel against linear_backward followed by sgd_update: dx
+    # from the weights before the step, then w and b stepped. (4, 2, 8) runs
+    # the weight product by hand, the others in BLAS (the update inside the GEMM).
+    rng = np.random.default_rng(n * 7 + d_in)
+    x, w, r = (rng.normal(size=s).astype(dtype) for s in ((n, d_in), (d_in, d_out), (n, d_out)))
+    b = rng.normal(size=d_out).astype(dtype) if bias else np.empty(0, dtype)
+    lr = 0.05
+    gw, gb, dx = np.empty_like(w), np.empty_like(b), np.empty_like(x)
+    K.linear_backward(x, w, r, bias, gw, gb, True, dx)
+    w_expected, b_expected = w - dtype(lr) * gw, b - dtype(lr) * gb
+    w_fused, b_fused, dx_fused = w.copy(), b.copy(), np.full_like(x, np.nan)
+    K.linear_backward_sgd(x, w_fused, b_fused, r, bias, np.empty_like(w), np.empty_like(b), lr, True, dx_fused)
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(dx_fused, dx)
+    np.testing.assert_allclose(w_fused, w_expected, **tol)
+    np.testing.assert_allclose(b_fused, b_expected, **tol)
+    dx_untouched = np.full_like(x, 7.0)
+    K.linear_backward_sgd(x, w.copy(), b.copy(), r, bias, np.empty_like(w), np.empty_like(b), lr, False,
+                          dx_untouched)
+    assert np.all(dx_untouched == 7.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gemm_accumulate_is_alpha_a_b_plus_beta_c(dtype):
+    # An intrinsic: callable from compiled code only.
+    import numba
+    gemm = numba.njit(lambda a, b, c, alpha, beta: K.gemm_accumulate(a, b, c, alpha, beta))
+    rng = np.random.default_rng(3)
+    a, b, c = (rng.normal(size=s).astype(dtype) for s in ((5, 7), (7, 6), (5, 6)))
+    tol = dict(rtol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-6)
+    for left, right in ((a, b), (np.ascontiguousarray(a.T).T, b), (a, np.ascontiguousarray(b.T).T)):
+        out = c.copy()
+        gemm(left, right, out, -0.5, 1.0)
+        np.testing.assert_allclose(out, c - 0.5 * (a.astype(np.float64) @ b), **tol)
+        out = c.copy()
+        gemm(left, right, out, 2.0, 0.0)
+        np.testing.assert_allclose(out, 2.0 * (a.astype(np.float64) @ b), **tol)
+
+
 def _loss_case(name, rng, n, k):
     if name in ("mse", "half_mse"):
         return rng.normal(size=(n, k)), rng.normal(size=(n, k))
