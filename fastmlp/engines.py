@@ -42,12 +42,12 @@ NAMES = ("auto",) + ENGINES
 # `auto` picks the specialized engine for a dense input when every layer is
 # at most AUTO_MAX_WIDTH wide and the run makes at least AUTO_MIN_STEPS
 # updates. Measured (python bench/engines.py --compile; docs/library.md): the
-# specialized engine saves about 0.47 us of an XOR-sized step (1.47x: 1.46
-# against 0.99 us) but only 1-13% from 16-wide layers on, where the products
-# dominate, and compiling it for a new stack of layers takes about 10 s of
-# CPU (10.1 s, with the generic engine's kernels already cached). A run of
-# about 20 million XOR-sized steps saves about that much; later runs of the
-# same stack load the compiled engine from the cache.
+# specialized engine saves about 0.5 us of an XOR-sized step (1.47-1.56x:
+# 1.46-1.49 against 0.95-0.99 us) but only 1-15% from 16-wide layers on,
+# where the products dominate, and compiling it for a new stack of layers
+# takes 10-11 s of CPU (with the generic engine's kernels already cached). A
+# run of about 20 million XOR-sized steps saves about that much; later runs
+# of the same stack load the compiled engine from the cache.
 AUTO_MAX_WIDTH = 8
 AUTO_MIN_STEPS = 20_000_000
 
@@ -208,12 +208,10 @@ def generate(key):
         kind, bias = layers[i]
         if kind == K.LINEAR:
             dx = f"d{i - 1}" if i > 0 else f"d{i}"
-            backward.append("    if update:")
-            backward.append(f"        K.linear_backward_sgd(x{i}, w{i}, b{i}, d{i}, {bias}, gw{i}, gb{i}, lr, {i > 0}, {dx})")
-            backward.append("    else:")
-            backward.append(f"        K.linear_backward(x{i}, w{i}, d{i}, {bias}, gw{i}, gb{i}, {i > 0}, {dx})")
-            backward.append("        if alpha != 0.0:")
-            backward.append(f"            value += K.add_l2(w{i}, gw{i}, alpha / total)")
+            backward.append(f"    K.linear_backward_sgd(x{i}, w{i}, b{i}, d{i}, {bias}, gw{i}, gb{i}, {i > 0}, {dx}, "
+                            f"update, lr)")
+            backward.append("    if alpha != 0.0:")
+            backward.append(f"        value += K.add_l2(w{i}, gw{i}, alpha / total)")
         elif i > 0:
             backward.append(f"    K.{K.ACTIVATION_NAMES[kind]}_backward(x{i + 1}, d{i}, d{i - 1})")
     acts_width = " + ".join(["layout[0, 1]"] + [f"layout[{i}, 2]" for i in range(L)])

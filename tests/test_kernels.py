@@ -110,14 +110,14 @@ def test_linear_backward_sgd_is_the_gradient_then_the_sgd_step(n, d_in, d_out, b
     K.linear_backward(x, w, r, bias, gw, gb, True, dx)
     w_expected, b_expected = w - dtype(lr) * gw, b - dtype(lr) * gb
     w_fused, b_fused, dx_fused = w.copy(), b.copy(), np.full_like(x, np.nan)
-    K.linear_backward_sgd(x, w_fused, b_fused, r, bias, np.empty_like(w), np.empty_like(b), lr, True, dx_fused)
+    K.linear_backward_sgd(x, w_fused, b_fused, r, bias, np.empty_like(w), np.empty_like(b), True, dx_fused, True, lr)
     tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(dx_fused, dx)
     np.testing.assert_allclose(w_fused, w_expected, **tol)
     np.testing.assert_allclose(b_fused, b_expected, **tol)
     dx_untouched = np.full_like(x, 7.0)
-    K.linear_backward_sgd(x, w.copy(), b.copy(), r, bias, np.empty_like(w), np.empty_like(b), lr, False,
-                          dx_untouched)
+    K.linear_backward_sgd(x, w.copy(), b.copy(), r, bias, np.empty_like(w), np.empty_like(b), False, dx_untouched,
+                          True, lr)
     assert np.all(dx_untouched == 7.0)
 
 
