@@ -719,7 +719,7 @@ def _warm_up(s, setup):
         notice.start()
     Xw, Yw = setup.X[:warm], setup.Y[:warm]
     # The engine the real run will use (engine="auto" decides from the whole run's steps).
-    engine = setup.trainer.choose_engine(setup.X, s.epochs, warm)
+    engine = setup.trainer.planned_engine(setup.X, setup.Y, s.epochs)
     try:
         # With validation, the inference kernels it runs are loaded too.
         fm.Trainer(setup.model.copy(), loss=setup.trainer.loss.name, lr=s.lr, batch_size=warm, epochs=1,

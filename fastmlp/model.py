@@ -5,6 +5,10 @@ array) and all gradients in ``model.grads``; every layer's ``weight``,
 ``bias``, ``grad_weight`` and ``grad_bias`` is a view into them. The int64
 ``model.layout`` table tells the compiled kernels where each layer's
 parameters are, so one compiled engine serves models of any depth.
+``model.grads`` holds the gradient of the last ``loss_and_gradient`` or
+``backward`` call; training uses it as its scratch buffer, and after a
+plain-SGD fit it holds no complete gradient (each Linear layer's weights are
+updated inside its weight product, which never writes the gradient).
 
 Two optional parts map raw data to and from the network: ``standardizer``
 (a ``fastmlp.preprocessing.Standardizer`` applied to the inputs by predict,

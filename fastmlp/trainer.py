@@ -320,14 +320,31 @@ class Trainer:
                                      **self.optimizer.engine_fields())
         return settings, batch, shuffle
 
+    def planned_engine(self, X, y, epochs=None):
+        """The engine ("generic" or "specialized") that fit(X, y, epochs)
+        will run: the choice of choose_engine for the rows fit trains on
+        (those left after validation_split), in batches clipped to them.
+        For a warm-up that should compile what the real run uses, e.g.
+        ``fastmlp train``'s."""
+        X = self.model.check_input(X, accept_sparse=True)
+        n = X.shape[0]
+        if self.validation_split is not None:
+            Y = self.model.check_target(y, n, loss=self.loss.name)
+            n = len(self._split_rows(Y, self._split_generator())[0])
+        epochs = self.epochs if epochs is None else check_int(epochs, "epochs", low=1)
+        return self._engine_for(n, isinstance(X, SparseRows), epochs, min(self.batch_size, n))
+
     def choose_engine(self, X, epochs, batch):
         """The engine ("generic" or "specialized") for a run of `epochs`
         epochs over X in batches of `batch` rows, from this trainer's `engine`
         option (see fastmlp.engines.choose); it is recorded in engine_used and
         in the run's History."""
-        steps = epochs * -(-X.shape[0] // batch)
-        self.engine_used = engines.choose(self.engine, self.model.layout, isinstance(X, SparseRows), steps)
+        self.engine_used = self._engine_for(X.shape[0], isinstance(X, SparseRows), epochs, batch)
         return self.engine_used
+
+    def _engine_for(self, n, sparse, epochs, batch):
+        """engines.choose for `epochs` epochs over n rows in batches of `batch`."""
+        return engines.choose(self.engine, self.model.layout, sparse, epochs * -(-n // batch))
 
     def _call_engine(self, X, Y, W, draws, settings, epoch_loss, status, order=_NO_ORDER, watch=None):
         """One call of the compiled engine chosen by choose_engine: len(epoch_loss)

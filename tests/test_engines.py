@@ -181,3 +181,20 @@ def test_an_edit_to_the_kernels_changes_the_engine_file_name(monkeypatch):
     first = engines._fingerprint()
     monkeypatch.setattr(K, "__file__", engines.__file__)  # any other content
     assert engines._fingerprint() != first
+
+
+@pytest.mark.parametrize("validation_split", [None, 0.2])
+def test_planned_engine_is_the_engine_fit_runs(monkeypatch, validation_split):
+    # 10 rows in batches of 2: 5 steps an epoch, 4 when 2 rows are held out.
+    # With the threshold between the two run lengths, only the rows fit
+    # trains on decide, as fastmlp train's warm-up needs.
+    monkeypatch.setattr(engines, "AUTO_MIN_STEPS", 450)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(10, 2)), (np.arange(10) % 2).astype(float)
+    model = fm.MLP([2, 4, 1], output="sigmoid", seed=0)
+    trainer = fm.Trainer(model, loss="bce", lr=0.05, batch_size=2, epochs=100, seed=0,
+                         validation_split=validation_split)
+    planned = trainer.planned_engine(X, y)
+    assert planned == ("specialized" if validation_split is None else "generic")
+    assert trainer.fit(X, y).engine == planned
+

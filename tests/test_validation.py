@@ -465,6 +465,10 @@ OTHER_CASES = [
     ("validation-data-column-order", lambda: fm.Trainer(binary()).fit(
         _pd().DataFrame(X4, columns=["a", "b"]), Y4, validation_data=(_pd().DataFrame(X4, columns=["b", "a"]), Y4)),
      ValueError, ["feature names of validation_data[0]", "same order", "a, b"]),
+    ("planned-engine-epochs", lambda: fm.Trainer(binary()).planned_engine(X4, Y4, epochs=0), ValueError,
+     ["'epochs'", ">= 1", "Got 0"]),
+    ("planned-engine-rows", lambda: fm.Trainer(binary(), validation_split=0.5).planned_engine(X4, Y4[:3]),
+     ValueError, ["3", "4"]),
     ("early-stopping-string", _hyper(early_stopping="10"), TypeError,
      ["'early_stopping'", "patience (an integer >= 0) or an EarlyStopping", "'10'"]),
     ("early-stopping-bool", _hyper(early_stopping=True), TypeError, ["'early_stopping'", "True"]),
