@@ -690,7 +690,7 @@ def linear_backward_sgd(x, w, b, dout, has_bias, gw, gb, need_dx, dx, sgd, lr):
     if _by_hand(d_in, n, d_out):
         _small_tn(x, dout, gw)
         if sgd:
-            sgd_update(w.reshape(d_in * d_out), gw.reshape(d_in * d_out), lr)
+            sgd_update_matrix(w, gw, lr)
     elif sgd:
         gemm_accumulate(x.T, dout, w, -lr, 1.0)
     else:
@@ -1357,11 +1357,27 @@ def _loss_backward(loss, pred, y, clip_epsilon, dpred):
 _UPDATE_OPTS = dict(fastmath=False, forceinline=True)
 
 
+@jit(inline="always")
+def _sgd_step(p, g, lr):
+    """One parameter's plain SGD step (sgd_update, sgd_update_matrix)."""
+    return p - lr * g
+
+
 @jit(**_UPDATE_OPTS)
 def sgd_update(params, grads, lr):
     """params (P,), grads (P,): params -= lr * grads."""
     for i in range(params.shape[0]):
-        params[i] -= lr * grads[i]
+        params[i] = _sgd_step(params[i], grads[i], lr)
+
+
+@jit(**_UPDATE_OPTS)
+def sgd_update_matrix(w, gw, lr):
+    """w, gw (d_in, d_out), a Linear layer's weights and their gradient:
+    w -= lr * gw, as sgd_update does. (Reshaping the views to 1-D for
+    sgd_update would cost a run-time reshape call each, per layer per step.)"""
+    for i in range(w.shape[0]):
+        for j in range(w.shape[1]):
+            w[i, j] = _sgd_step(w[i, j], gw[i, j], lr)
 
 
 @jit(**_UPDATE_OPTS)
