@@ -1423,16 +1423,15 @@ def _max_width(layout):
 
 
 @jit(inline="always")
-def activation_offsets(layout, rows, offsets, dense_input):
-    """offsets (L + 2,): where layer i's input starts in an activation buffer
-    that holds rows x width for the input (nothing for a sparse input, which
-    is read from its CSR arrays) and every layer output; the last entry is
-    the total size."""
-    L = layout.shape[0]
-    offsets[0] = 0
-    offsets[1] = rows * layout[0, L_IN] if dense_input else 0
-    for i in range(L):
-        offsets[i + 2] = offsets[i + 1] + rows * layout[i, L_OUT]
+def activation_size(layout, rows, dense_input):
+    """The size of an activation buffer for `rows` samples: rows x width for
+    the input (nothing for a sparse input, which is read from its CSR
+    arrays) and for every layer's output, in the order layer_views lays
+    them out."""
+    size = rows * layout[0, L_IN] if dense_input else 0
+    for i in range(layout.shape[0]):
+        size += rows * layout[i, L_OUT]
+    return size
 
 
 @jit(inline="always")
@@ -1742,9 +1741,7 @@ def predict_into(params, layout, X, indptr, indices, data, out, block):
     n = out.shape[0]
     L = layout.shape[0]
     rows = min(block, n)
-    offsets = np.empty(L + 2, dtype=np.int64)
-    activation_offsets(layout, rows, offsets, indptr is None)
-    acts = np.empty(offsets[L + 1], dtype=params.dtype)
+    acts = np.empty(activation_size(layout, rows, indptr is None), dtype=params.dtype)
     none = params[0:0]
     xs, ws, _, bs, _, _, _ = layer_views(params, params, layout, acts, none, none, rows, L - 1, indptr is None)
     if indptr is not None:
@@ -1782,10 +1779,7 @@ def _loss_and_gradient(params, grads, layout, loss, X, indptr, indices, data, Y,
     by gradient checks of the training path."""
     numba.literally(loss)
     n = Y.shape[0]
-    L = layout.shape[0]
-    offsets = np.empty(L + 2, dtype=np.int64)
-    activation_offsets(layout, n, offsets, indptr is None)
-    acts = np.empty(offsets[L + 1], dtype=params.dtype)
+    acts = np.empty(activation_size(layout, n, indptr is None), dtype=params.dtype)
     width = _max_width(layout)
     grad_even = np.empty(n * width, dtype=params.dtype)
     grad_odd = np.empty(n * width, dtype=params.dtype)
@@ -2199,11 +2193,8 @@ def _train_epochs_entry(loss):
         """
         n = Y.shape[0]
         k = Y.shape[1]
-        L = layout.shape[0]
         batch = engine_batch(settings, n)
-        offsets = np.empty(L + 2, dtype=np.int64)
-        activation_offsets(layout, batch, offsets, indptr is None)
-        acts = np.empty(offsets[L + 1], dtype=params.dtype)
+        acts = np.empty(activation_size(layout, batch, indptr is None), dtype=params.dtype)
         width = _max_width(layout)
         grad_even = np.empty(batch * width, dtype=params.dtype)
         grad_odd = np.empty(batch * width, dtype=params.dtype)
