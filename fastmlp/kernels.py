@@ -747,11 +747,7 @@ def sparse_linear_backward(starts, ends, indices, data, dout, has_bias, gw, gb):
             for j in range(d):
                 gw[c, j] += v * dout[r, j]
     if has_bias:
-        for j in range(d):
-            gb[j] = 0.0
-        for r in range(n):
-            for j in range(d):
-                gb[j] += dout[r, j]
+        _bias_gradient(dout, gb)
 
 
 @jit(inline="always")

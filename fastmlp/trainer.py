@@ -564,10 +564,8 @@ class Trainer:
             model.feature_names_in_ = names_before
             raise
         epochs = self.epochs if epochs is None else check_int(epochs, "epochs", low=0)
-        split_rng = None
         if validation_data is None and self.validation_split is not None:
-            split_rng = self._split_generator()
-            train_rows, val_rows = self._split_rows(Y, split_rng)
+            train_rows, val_rows = self._split_rows(Y, self._split_generator())
             rows_of = X.take if isinstance(X, SparseRows) else X.__getitem__
             X, Xv = rows_of(train_rows), rows_of(val_rows)
             Y, Yv = Y[train_rows], Y[val_rows]
@@ -602,7 +600,6 @@ class Trainer:
         schedule = self.lr_schedule
         observe_each_epoch = schedule.monitor is not None
         monitor = stopper.monitor if stopper is not None else ("val_loss" if Xv is not None else None)
-        restore = stopper is not None and stopper.restore_best
         lrs = np.empty(epochs, dtype=np.float64)
         watch = val_losses = train_metrics = val_metrics = None
         if monitor is not None:
@@ -693,7 +690,7 @@ class Trainer:
                 bar.close()
             # However training ended, the model keeps the best epoch's weights.
             best_epoch = (int(istate[K.W_BEST_EPOCH]) or None) if watch is not None else None
-            restored = restore and best_epoch is not None
+            restored = watch is not None and watch.restore and best_epoch is not None
             if restored:
                 model.params[...] = best_params
         seconds = time.perf_counter() - start
