@@ -27,6 +27,7 @@ True
 """
 
 import sys
+import time
 import warnings
 from numbers import Integral, Real
 
@@ -55,8 +56,8 @@ from .engines import NAMES as ENGINE_NAMES
 from .init import Xavier
 from .layers import Linear
 from .model import MLP
-from .trainer import Trainer, TrainingDiverged
-from .validation import SparseRows, as_sample_weight, as_sparse_rows, check_dtype, is_sparse
+from .trainer import CHUNK_SECONDS, MAX_DRAWS, InterruptGuard, Trainer, TrainingDiverged
+from .validation import as_sample_weight, as_sparse_rows, check_dtype, is_sparse
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -288,42 +289,13 @@ class _BaseMLP(BaseEstimator):
                        beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
                        alpha=self.alpha, per_sample=self._per_sample(), engine=self.engine)
 
-    def _one_epoch(self, trainer, X, Y, W, order=_NO_ORDER):
-        """One epoch over X, Y (validated, in the model's dtype, in order, or
-        in `order`) with sample weights W (empty: unweighted) as a single
-        engine call, with the Trainer's settings and optimizer state
-        (Trainer.run_epochs: no per-call checks and bookkeeping, which cost as
-        much as the epoch itself on small data). Returns the engine's loss
-        (per_sample: summed over the outputs)."""
-        try:
-            return float(trainer.run_epochs(X, Y, 1, W, order, planned_epochs=self.max_iter)[0])
-        except TrainingDiverged:
-            raise _Diverged() from None
-
-    def _run_epochs(self, trainer, X, Y, W, epochs, order=None):
-        """Train `epochs` epochs over X, Y (weights W) in their order, or in
-        `order` (one epoch; sparse X, which is not copied to shuffle it).
-        Returns (the epoch losses in scikit-learn's convention, interrupted?)."""
-        if epochs == 1:
-            value = self._one_epoch(trainer, X, Y, W, _NO_ORDER if order is None else order)
-            return np.array([value]), False
-        # Several epochs: Trainer.fit runs them in ~50 ms chunks and answers Ctrl-C in between.
-        interrupted = False
-        try:
-            history = trainer.fit(X, Y, epochs=epochs, sample_weight=W if W.shape[0] else None)
-        except KeyboardInterrupt:
-            history = trainer.history
-            interrupted = True
-        except TrainingDiverged:
-            raise _Diverged() from None
-        return history.loss, interrupted
-
-    def _chunk(self, shuffled, early_stopping):
+    def _chunk(self, early_stopping):
         """How many epochs may run in one engine call: as many as cannot change
-        scikit-learn's course. Without per-epoch shuffles, validation or a
-        per-epoch learning rate, nothing happens between epochs until
-        _no_improvement_count can exceed n_iter_no_change."""
-        if shuffled or early_stopping:
+        scikit-learn's course. Without validation or a per-epoch learning
+        rate, nothing happens between epochs (the shuffles are drawn ahead)
+        until _no_improvement_count can exceed n_iter_no_change, which it can
+        only at the last of these epochs."""
+        if early_stopping:
             return 1
         if self.solver == "sgd" and self.learning_rate == "invscaling":
             return 1
@@ -331,6 +303,21 @@ class _BaseMLP(BaseEstimator):
         if not np.isfinite(room):
             return self.max_iter
         return max(1, int(room))
+
+    def _epoch_orders(self, sample_idx, epochs):
+        """scikit-learn's sample orders for the next `epochs` shuffled epochs,
+        drawn from self._random_state as its fit draws them (one
+        ``shuffle(sample_idx)`` per epoch, each permuting the last), laid end
+        to end: (epochs * n,) int64. Returns (the orders, the last order)."""
+        n = sample_idx.shape[0]
+        orders = np.empty(epochs * n, dtype=np.int64)
+        for e in range(epochs):
+            # sklearn.utils.shuffle(sample_idx, random_state=...) draws exactly this.
+            perm = np.arange(n)
+            self._random_state.shuffle(perm)
+            sample_idx = sample_idx[perm]
+            orders[e * n:(e + 1) * n] = sample_idx
+        return orders, sample_idx
 
     def _fit_stochastic(self, X, Y, W, incremental):
         if not incremental:
@@ -370,42 +357,35 @@ class _BaseMLP(BaseEstimator):
         trainer.batch_size = batch_size
 
         sample_idx = np.arange(n_samples)
-        weighted = W_train.shape[0] > 0
-        sparse = isinstance(X_train, SparseRows)
-        order = None
-        if self.shuffle and not sparse:
-            X_epoch, Y_epoch = np.empty_like(X_train), np.empty_like(Y_train)
-            W_epoch = np.empty_like(W_train)
         self.n_iter_ = 0
-        try:
+        # Several epochs run in each engine call (see _chunk), with their
+        # shuffles drawn ahead as one order per epoch that the engine reads the
+        # rows in (nothing is copied); calls grow towards CHUNK_SECONDS, and
+        # Ctrl-C, caught between calls, ends training on an epoch boundary.
+        chunk = 1
+        with InterruptGuard() as guard:
             while self.n_iter_ < self.max_iter:
-                count = min(self._chunk(self.shuffle, early_stopping), self.max_iter - self.n_iter_)
-                if incremental:
-                    count = 1
+                count = 1 if incremental else min(self._chunk(early_stopping), chunk, self.max_iter - self.n_iter_,
+                                                  max(1, MAX_DRAWS // n_samples))
+                order = _NO_ORDER
                 if self.shuffle:
-                    # sklearn.utils.shuffle(sample_idx, random_state=...) draws exactly this.
-                    perm = np.arange(n_samples)
-                    self._random_state.shuffle(perm)
-                    sample_idx = sample_idx[perm]
-                    if sparse:  # the engine reads the rows in this order; nothing is copied
-                        X_epoch, Y_epoch, W_epoch = X_train, Y_train, W_train
-                        order = np.ascontiguousarray(sample_idx, np.int64)
-                    else:
-                        np.take(X_train, sample_idx, axis=0, out=X_epoch)
-                        np.take(Y_train, sample_idx, axis=0, out=Y_epoch)
-                        if weighted:
-                            np.take(W_train, sample_idx, out=W_epoch)
-                else:
-                    X_epoch, Y_epoch, W_epoch = X_train, Y_train, W_train
+                    rng_state = self._random_state.get_state()
+                    order, sample_idx = self._epoch_orders(sample_idx, count)
+                t0 = time.perf_counter()
                 try:
-                    losses, interrupted = self._run_epochs(trainer, X_epoch, Y_epoch, W_epoch, count, order)
-                except _Diverged:
+                    losses = trainer.run_epochs(X_train, Y_train, count, W_train, order,
+                                                planned_epochs=self.max_iter)
+                except TrainingDiverged as diverged:
+                    if self.shuffle:  # the draws of the epochs run, as scikit-learn's fit makes them
+                        self._random_state.set_state(rng_state)
+                        self._epoch_orders(np.arange(n_samples), diverged.epoch)
                     if early_stopping:
                         self._model.params[...] = self._best_params
-                        warnings.warn(f"Training diverged in epoch {self.n_iter_ + 1}; the weights of the best "
-                                      f"validation score are kept.", ConvergenceWarning)
+                        warnings.warn(f"Training diverged in epoch {self.n_iter_ + diverged.epoch}; the weights "
+                                      f"of the best validation score are kept.", ConvergenceWarning)
                         return
                     raise ValueError(_NON_FINITE) from None
+                elapsed = time.perf_counter() - t0
                 stop = False
                 for loss in losses:
                     stop = self._end_epoch(float(loss), n_samples, early_stopping, X_val, y_val, W_val)
@@ -415,12 +395,13 @@ class _BaseMLP(BaseEstimator):
                     if self.n_iter_ == self.max_iter:
                         warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
                                       f"the optimization hasn't converged yet.", ConvergenceWarning)
-                if interrupted:
-                    raise KeyboardInterrupt
+                if guard.hit:
+                    warnings.warn("Training interrupted by user.")
+                    break
                 if stop:
                     break
-        except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
+                want = int(CHUNK_SECONDS * count / elapsed) if elapsed > 0 else chunk * 8
+                chunk = max(1, min(want, chunk * 8))
         if early_stopping:
             self._model.params[...] = self._best_params
 
@@ -599,12 +580,6 @@ class _BaseMLP(BaseEstimator):
                 layer.weight[...] = c
                 layer.bias[...] = b
             self._bind_attributes()
-
-
-
-
-class _Diverged(Exception):
-    """The engine stopped on a non-finite loss or weight."""
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):

@@ -1866,8 +1866,8 @@ def last_batch_rows(n, batch):
 
 
 def sample_order(order_in, n):
-    """The engine's sample order (n,) int64: a copy of order_in, or 0..n-1 when
-    order_in is None."""
+    """The engine's sample order, int64: a copy of order_in ((n,), or one
+    order per epoch, (epochs * n,)), or 0..n-1 when order_in is None."""
     return np.arange(n) if order_in is None else order_in.copy()
 
 
@@ -1877,8 +1877,8 @@ def _sample_order_typed(order_in, n):
         return lambda order_in, n: np.arange(n)
 
     def copy(order_in, n):
-        order = np.empty(n, dtype=np.int64)
-        for q in range(n):
+        order = np.empty(order_in.shape[0], dtype=np.int64)
+        for q in range(order_in.shape[0]):
             order[q] = order_in[q]
         return order
     return copy
@@ -2034,9 +2034,12 @@ def run_epochs(step, full, tail, tail_rows, loss, X, indptr, indices, data, Y, W
     n_full = n // batch  # the full batches; the short last one (if any) follows
     stateful = settings.optimizer == OPT_ADAM or settings.momentum != 0.0
     updated_in_step = sgd_in_backward(settings, indptr is None)
+    # order holds one order per epoch (epoch e reads order[e * n:(e + 1) * n])
+    # or one order (n,) for every epoch, shuffled in place when settings.shuffle.
+    per_epoch_order = order.shape[0] > n
     # One unshuffled full batch (XOR-sized data): the batch never changes and
     # nothing else writes the step's input buffers, so it is gathered once.
-    static_batch = batch == n and not settings.shuffle
+    static_batch = batch == n and not settings.shuffle and not per_epoch_order
     gathered = False
     saved = np.empty(P, dtype=params.dtype)
     saved_first = np.empty(P, dtype=first_moment.dtype)
@@ -2055,9 +2058,10 @@ def run_epochs(step, full, tail, tail_rows, loss, X, indptr, indices, data, Y, W
         saved_step = adam_step[0]
         if settings.shuffle:
             shuffle_order(shuffle_u[e], order)
+        first = e * n if per_epoch_order else 0
         total = 0.0
         for bi in range(n_full):
-            value, p, yb = step(full, loss, X, indptr, indices, data, Y, W, order, bi * batch,
+            value, p, yb = step(full, loss, X, indptr, indices, data, Y, W, order, first + bi * batch,
                                 not (static_batch and gathered))
             gathered = True
             total += value * batch
@@ -2067,7 +2071,8 @@ def run_epochs(step, full, tail, tail_rows, loss, X, indptr, indices, data, Y, W
         if tail_rows < batch:
             # load is a runtime bool, as in the call above: a literal True
             # would type (and compile) the step a second time.
-            value, p, yb = step(tail, loss, X, indptr, indices, data, Y, W, order, n_full * batch, tail_rows > 0)
+            value, p, yb = step(tail, loss, X, indptr, indices, data, Y, W, order, first + n_full * batch,
+                                tail_rows > 0)
             total += value * tail_rows
             watch_batch(watch, p, yb)
             if not updated_in_step:
@@ -2166,8 +2171,9 @@ def _train_epochs_entry(loss):
         k); W (n,) float64 sample weights, or None for an unweighted run (see
         backward_views; an epoch's loss is still the mean over samples of the
         batch losses, each batch counting by its rows, as in scikit-learn);
-        order_in (n,) int64 the sample order of every unshuffled epoch (None:
-        0..n-1); shuffle_u (epochs, n) uniform draws (ignored unless
+        order_in (n,) int64 the sample order of every unshuffled epoch, or
+        (epochs * n,) one order per epoch, epoch e's in order_in[e * n:(e + 1)
+        * n] (None: 0..n-1); shuffle_u (epochs, n) uniform draws (ignored unless
         settings.shuffle); settings an EngineSettings; first_moment (P,) the
         momentum velocity or Adam's first moment, second_moment (P,) Adam's
         second moment, adam_step (1,) Adam's step count (all three carried over

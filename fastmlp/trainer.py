@@ -30,7 +30,7 @@ from .optim import get_optimizer
 from .preprocessing import Standardizer
 from .tasks import labels_of, metric_name, model_task, task_code, total_sum_of_squares
 from .validation import (SparseRows, as_sample_weight, check_bool, check_choice, check_class_weight, check_float,
-                         check_int, check_per_sample, check_seed, class_sample_weight, describe)
+                         check_int, check_per_sample, check_sample_order, check_seed, class_sample_weight, describe)
 
 CHUNK_SECONDS = 0.05
 MAX_DRAWS = 1 << 20  # shuffle draws held at once: 8 MB
@@ -123,7 +123,7 @@ class History:
                 f"stop_reason={self.stop_reason!r})")
 
 
-class _InterruptGuard:
+class InterruptGuard:
     """Turns SIGINT into a flag checked between chunks, so an interrupted run
     always ends on an epoch boundary with weights and history in step."""
 
@@ -388,13 +388,16 @@ class Trainer:
         model's dtype, or SparseRows; W from ``sample_weight``), where
         ``fit``'s per-call work would cost as much as a short run, e.g.
         scikit-learn's one epoch at a time. order (n,) int64, if given, is the
-        sample order of every epoch (the data is not copied). planned_epochs:
+        sample order of every epoch, or (epochs * n,) one order per epoch,
+        epoch e's in order[e * n:(e + 1) * n] (the data is not copied; each
+        entry must be a row index of X). planned_epochs:
         the epochs of the whole run this call is part of (default: epochs),
         which ``engine="auto"`` decides from. Raises TrainingDiverged, with
         the weights of the last finite epoch kept."""
         epochs = check_int(epochs, "epochs", low=1)
         planned = epochs if planned_epochs is None else check_int(planned_epochs, "planned_epochs", low=1)
         n = X.shape[0]
+        order = check_sample_order(order, n, epochs)
         settings, batch, _ = self.engine_settings(n)
         self.choose_engine(X, planned, batch)
         losses = np.empty(epochs, dtype=np.float64)
@@ -619,7 +622,7 @@ class Trainer:
         start = time.perf_counter()
         try:
             # Outputs that overflow (a run about to diverge) give a NaN score, not warnings.
-            with _InterruptGuard() as guard, np.errstate(over="ignore", invalid="ignore"):
+            with InterruptGuard() as guard, np.errstate(over="ignore", invalid="ignore"):
                 while done < epochs:
                     count = 1 if observe_each_epoch else min(chunk, epochs - done, max_chunk,
                                                              schedule.steady_for(done))

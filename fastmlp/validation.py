@@ -620,6 +620,28 @@ def as_sample_weight(value, n_rows, name="sample_weight"):
     return arr
 
 
+def check_sample_order(value, n_rows, epochs, name="order"):
+    """A sample order for `epochs` epochs over n_rows samples: an empty
+    array (the data's order), n_rows row indices (the order of every epoch)
+    or epochs * n_rows (one order per epoch), each in 0..n_rows-1. Returns it
+    as a C-contiguous int64 array (the array itself when it is one already).
+
+    >>> check_sample_order(np.array([1, 0]), 2, 3)
+    array([1, 0])
+    """
+    arr = np.asarray(value)
+    if arr.ndim != 1 or arr.shape[0] not in (0, n_rows, epochs * n_rows):
+        raise ValueError(f"{name} must be a 1-D array of n={n_rows} row indices, or epochs * n={epochs * n_rows} "
+                         f"(one order per epoch); got shape {arr.shape}.")
+    if arr.size and arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer row indices; got dtype {arr.dtype}.")
+    if arr.size and (arr.min() < 0 or arr.max() >= n_rows):
+        bad = int(np.argmax((arr < 0) | (arr >= n_rows)))
+        raise ValueError(f"{name}[{bad}] = {int(arr[bad])} is not a row index of the {n_rows} samples "
+                         f"(expected 0 to {n_rows - 1}).")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
 def check_class_weight(value, name="class_weight"):
     """None, "balanced", or a dict {class: weight} of finite weights >= 0;
     returned as given (a dict is copied with float weights)."""

@@ -516,3 +516,35 @@ def test_hidden_layer_sizes_must_be_integers():
     """2.5 units is a mistake, not 2 (scikit-learn raises a TypeError too)."""
     with pytest.raises(TypeError, match=r"hidden_layer_sizes must hold integers; got 2.5 in \[2.5\]"):
         fm.MLPClassifier(hidden_layer_sizes=(2.5,)).fit(np.eye(4)[:, :2], [0, 1, 0, 1])
+
+
+def test_ctrl_c_ends_a_fit_on_an_epoch_boundary(monkeypatch):
+    """SIGINT during a fit stops it after the engine call it arrives in, with
+    the warning scikit-learn gives; n_iter_ and loss_curve_ count exactly the
+    epochs the weights went through (the same weights as a fit of that many
+    epochs)."""
+    import signal
+    X, y = data("binary")
+    params = dict(hidden_layer_sizes=(5,), solver="sgd", batch_size=10, max_iter=40, n_iter_no_change=40,
+                  random_state=0)
+    calls = []
+    real = fm.Trainer.run_epochs
+
+    def interrupted_on_the_second_call(self, *args, **kwargs):
+        losses = real(self, *args, **kwargs)
+        calls.append(len(losses))
+        if len(calls) == 2:  # calls grow at most 8-fold: 1, then up to 8 epochs
+            signal.raise_signal(signal.SIGINT)
+        return losses
+
+    monkeypatch.setattr(fm.Trainer, "run_epochs", interrupted_on_the_second_call)
+    with pytest.warns(UserWarning, match="Training interrupted by user"):
+        ours = fm.MLPClassifier(**params).fit(X, y)
+    monkeypatch.undo()
+    ran = sum(calls)
+    assert 2 <= ran <= 9 and ours.n_iter_ == len(ours.loss_curve_) == ran
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        again = fm.MLPClassifier(**dict(params, max_iter=ran)).fit(X, y)
+    np.testing.assert_array_equal(np.concatenate([c.ravel() for c in ours.coefs_]),
+                                  np.concatenate([c.ravel() for c in again.coefs_]))

@@ -252,6 +252,21 @@ def test_run_epochs_is_fit_without_the_bookkeeping():
     assert tb.optimizer.step[0] == ta.optimizer.step[0] == 12
 
 
+@pytest.mark.parametrize("engine", ["generic", "specialized"])
+def test_run_epochs_with_one_order_per_epoch_is_one_call_per_epoch(engine):
+    X, y = fm.datasets.line(n=50)
+    a, b = make_model(), make_model()
+    ta = fm.Trainer(a, loss="bce", lr=0.1, batch_size=16, shuffle=False, seed=0, engine=engine)
+    tb = fm.Trainer(b, loss="bce", lr=0.1, batch_size=16, shuffle=False, seed=0, engine=engine)
+    Xc, Yc = a.check_input(X), a.check_target(y, 50, loss="bce")
+    orders = [np.random.default_rng(e).permutation(50) for e in range(3)]
+    one_by_one = np.concatenate([ta.run_epochs(Xc, Yc, 1, order=o) for o in orders])
+    together = tb.run_epochs(Xc, Yc, 3, order=np.concatenate(orders))
+    np.testing.assert_array_equal(together, one_by_one)
+    np.testing.assert_array_equal(b.params, a.params)
+    assert not np.array_equal(orders[0], orders[1])
+
+
 def test_run_epochs_divergence_keeps_the_last_finite_weights():
     X, y = fm.datasets.line(n=64)
     model = fm.MLP([2, 8, 1], seed=0)  # an identity output: nothing bounds the gradient

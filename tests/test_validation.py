@@ -396,6 +396,12 @@ OTHER_CASES = [
     ("batch-size-setter", lambda: setattr(fm.Trainer(binary()), "batch_size", -2), ValueError,
      ["'batch_size'", ">= 1", "-2"]),
     ("run-epochs-epochs", lambda: fm.Trainer(binary()).run_epochs(X4, Y4, 0), ValueError, ["'epochs'", ">= 1"]),
+    ("run-epochs-order-length", lambda: fm.Trainer(binary()).run_epochs(X4, Y4, 2, order=np.arange(5)), ValueError,
+     ["order", "n=4", "epochs * n=8", "(5,)"]),
+    ("run-epochs-order-index", lambda: fm.Trainer(binary()).run_epochs(X4, Y4, 1, order=np.array([0, 1, 4, 2])),
+     ValueError, ["order[2] = 4", "0 to 3"]),
+    ("run-epochs-order-dtype", lambda: fm.Trainer(binary()).run_epochs(X4, Y4, 1, order=np.zeros(4)), TypeError,
+     ["order", "integer", "float64"]),
     # fastmlp bench's own workload
     ("bench-layers", lambda: bench.custom_workload([3, 4, 1]), ValueError, ["'layers'", "2 features", "[3, 4, 1]"]),
     ("bench-layers-type", lambda: bench.custom_workload("2,4,1"), TypeError, ["'layers'", "list of widths"]),
