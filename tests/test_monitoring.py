@@ -285,7 +285,7 @@ def test_restore_best_on_ctrl_c(monkeypatch):
     model = line_model()
     tr = trainer(model, lr=0.5, epochs=10_000, validation_split=0.2, early_stopping=10_000)
     # Ctrl-C after the fourth chunk (chunks of 1, 8, 64 and 512 epochs).
-    monkeypatch.setattr(trainer_mod, "_InterruptGuard", _StopAfter(3))
+    monkeypatch.setattr(trainer_mod, "InterruptGuard", _StopAfter(3))
     with pytest.raises(KeyboardInterrupt):
         tr.fit(X, y)
     h = tr.history
