@@ -56,7 +56,7 @@ from .engines import NAMES as ENGINE_NAMES
 from .init import Xavier
 from .layers import Linear
 from .model import MLP
-from .trainer import CHUNK_SECONDS, MAX_DRAWS, InterruptGuard, Trainer, TrainingDiverged
+from .trainer import MAX_DRAWS, InterruptGuard, Trainer, TrainingDiverged, grown_chunk
 from .validation import as_sample_weight, as_sparse_rows, check_dtype, is_sparse
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -360,7 +360,7 @@ class _BaseMLP(BaseEstimator):
         self.n_iter_ = 0
         # Several epochs run in each engine call (see _chunk), with their
         # shuffles drawn ahead as one order per epoch that the engine reads the
-        # rows in (nothing is copied); calls grow towards CHUNK_SECONDS, and
+        # rows in (nothing is copied); calls grow as Trainer.fit's do, and
         # Ctrl-C, caught between calls, ends training on an epoch boundary.
         chunk = 1
         with InterruptGuard() as guard:
@@ -400,8 +400,7 @@ class _BaseMLP(BaseEstimator):
                     break
                 if stop:
                     break
-                want = int(CHUNK_SECONDS * count / elapsed) if elapsed > 0 else chunk * 8
-                chunk = max(1, min(want, chunk * 8))
+                chunk = grown_chunk(chunk, len(losses), elapsed)
         if early_stopping:
             self._model.params[...] = self._best_params
 

@@ -123,6 +123,15 @@ class History:
                 f"stop_reason={self.stop_reason!r})")
 
 
+def grown_chunk(chunk, epochs_run, seconds):
+    """The epochs of the next engine call, after one that ran epochs_run
+    epochs (of at most `chunk`) in `seconds`: grown towards CHUNK_SECONDS of
+    work, at most 8-fold (the first call may include compiling), at least 1."""
+    per_epoch = seconds / max(epochs_run, 1)
+    want = int(CHUNK_SECONDS / per_epoch) if per_epoch > 0 else chunk * 8
+    return max(1, min(want, chunk * 8))
+
+
 class InterruptGuard:
     """Turns SIGINT into a flag checked between chunks, so an interrupted run
     always ends on an epoch boundary with weights and history in step."""
@@ -684,10 +693,7 @@ class Trainer:
                     if guard.hit:
                         reason = "interrupted"
                         break
-                    # Grow chunks towards CHUNK_SECONDS (the first call may include compiling).
-                    per_epoch = elapsed / max(ran, 1)
-                    want = int(CHUNK_SECONDS / per_epoch) if per_epoch > 0 else chunk * 8
-                    chunk = max(1, min(want, chunk * 8))
+                    chunk = grown_chunk(chunk, ran, elapsed)
         finally:
             if bar is not None:
                 bar.close()
